@@ -1,0 +1,199 @@
+"""What machine this is: CPU/GPU capabilities, the one-line fingerprint, and the device to use."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import torch
+
+from .config import get_mode
+
+_ISA_FLAGS = {  # /proc/cpuinfo flag -> name shown to the learner
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "AVX512-VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX512-BF16",
+    "amx_bf16": "AMX-BF16",
+    "amx_int8": "AMX-INT8",
+}
+
+
+@dataclass(frozen=True)
+class GPUInfo:
+    """One CUDA device: name, compute capability, memory."""
+
+    index: int
+    name: str
+    capability: tuple[int, int]
+    memory_gb: float
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The capability report returned by ``probe()``."""
+
+    cpu_model: str
+    physical_cores: int | None
+    logical_cpus: int
+    torch_threads: int
+    isa: tuple[str, ...]
+    ram_gb: float | None
+    gpus: tuple[GPUInfo, ...] = field(default_factory=tuple)
+    cpu_bf16_native: bool = False
+    cuda_bf16_native: bool = False
+    mps: bool = False
+    platform_name: str = "local"
+    os_name: str = ""
+    python: str = ""
+    torch_version: str = ""
+    cuda_version: str | None = None
+
+    @property
+    def has_cuda(self) -> bool:
+        """True when at least one CUDA GPU is visible."""
+        return bool(self.gpus)
+
+    @property
+    def bf16_native(self) -> bool:
+        """True when the default device computes bf16 in hardware (not emulated)."""
+        return self.cuda_bf16_native if self.has_cuda else self.cpu_bf16_native
+
+    def as_dict(self) -> dict:
+        """A JSON-friendly dict of every field."""
+        return asdict(self)
+
+    def summary(self) -> str:
+        """A few readable lines for the top of a notebook."""
+        lines = [
+            f"CPU      {self.cpu_model} — {self.physical_cores or '?'} cores / {self.logical_cpus} threads "
+            f"(torch uses {self.torch_threads})",
+            f"ISA      {', '.join(self.isa) or 'no AVX2 or better found'}"
+            f"  · bf16 native on CPU: {'yes' if self.cpu_bf16_native else 'no'}",
+            f"RAM      {self.ram_gb:.1f} GB" if self.ram_gb else "RAM      unknown",
+        ]
+        if self.gpus:
+            for g in self.gpus:
+                lines.append(f"GPU {g.index}    {g.name}, compute capability {g.capability[0]}.{g.capability[1]}, "
+                             f"{g.memory_gb:.1f} GB · bf16 native: {'yes' if g.capability >= (8, 0) else 'no (emulated)'}")
+        else:
+            lines.append("GPU      none" + (" (Apple MPS available)" if self.mps else ""))
+        lines.append(f"Where    {self.platform_name} · {self.os_name} · Python {self.python} · torch {self.torch_version}"
+                     + (f" · CUDA {self.cuda_version}" if self.cuda_version else ""))
+        return "\n".join(lines)
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    """CPU model name and flags from /proc/cpuinfo (Linux) or the platform module elsewhere."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    if not model and sys.platform == "darwin":
+        try:
+            import subprocess
+
+            model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                   text=True, timeout=5).stdout.strip()
+        except Exception:
+            model = ""
+    return model or platform.processor() or platform.machine() or "unknown CPU", flags
+
+
+def _platform_name() -> str:
+    """colab, kaggle or local."""
+    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
+        return "colab"
+    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
+        return "kaggle"
+    return "local"
+
+
+@lru_cache(maxsize=1)
+def _static_probe() -> dict:
+    """The parts of the probe that cannot change while the process runs."""
+    import psutil
+
+    model, flags = _cpuinfo()
+    isa = tuple(name for flag, name in _ISA_FLAGS.items() if flag in flags)
+    if not flags and platform.machine() in ("arm64", "aarch64"):
+        isa = ("NEON",)
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append(GPUInfo(i, p.name, (p.major, p.minor), round(p.total_memory / 1e9, 1)))
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return dict(
+        cpu_model=" ".join(model.split()),
+        physical_cores=psutil.cpu_count(logical=False),
+        logical_cpus=os.cpu_count() or 1,
+        isa=isa,
+        ram_gb=round(psutil.virtual_memory().total / 1e9, 1),
+        gpus=tuple(gpus),
+        cpu_bf16_native=bool({"avx512_bf16", "amx_bf16"} & flags),
+        cuda_bf16_native=bool(gpus) and all(g.capability >= (8, 0) for g in gpus),
+        mps=mps,
+        os_name=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        torch_version=torch.__version__,
+        cuda_version=torch.version.cuda if gpus else None,
+    )
+
+
+def probe() -> Capabilities:
+    """Report CPU, ISA flags, RAM, GPUs, native bf16, platform and versions of this machine."""
+    return Capabilities(torch_threads=torch.get_num_threads(), platform_name=_platform_name(), **_static_probe())
+
+
+def _short_cpu(model: str) -> str:
+    """CPU model without marketing noise: 'AMD EPYC 9R14 96-Core Processor' -> 'AMD EPYC 9R14'."""
+    for junk in ("(R)", "(TM)", "(tm)", " CPU", " Processor"):
+        model = model.replace(junk, "")
+    words = [w for w in model.split() if not w.endswith("-Core") and w != "@"]
+    return " ".join(words)[:40]
+
+
+def fingerprint() -> str:
+    """The one-line machine summary printed beside every result."""
+    cap = probe()
+    isa = "/".join(s.replace("AVX512-", "") for s in cap.isa if s != "AVX2") or (cap.isa[0] if cap.isa else "")
+    parts = [f"{_short_cpu(cap.cpu_model)} ×{cap.torch_threads} threads" + (f" {isa}" if isa else "")]
+    if cap.gpus:
+        g = cap.gpus[0]
+        parts.append(f"{g.name} (sm{g.capability[0]}{g.capability[1]})" + (f" ×{len(cap.gpus)}" if len(cap.gpus) > 1 else ""))
+    else:
+        parts.append("no GPU")
+    parts.append(f"torch {cap.torch_version}")
+    if cap.platform_name != "local":
+        parts.append(cap.platform_name)
+    parts.append(f"mode {get_mode()}")
+    return " · ".join(parts)
+
+
+def get_device() -> torch.device:
+    """The device to run on: ACCEL_DEVICE if set (cpu, cuda, cuda:N, mps), else cuda, else cpu."""
+    wanted = os.environ.get("ACCEL_DEVICE", "").strip().lower()
+    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
+        ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else [])
+    if not wanted:
+        return torch.device("cuda" if "cuda" in available else "cpu")
+    kind = wanted.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown ACCEL_DEVICE {wanted!r}; valid: cpu, cuda, cuda:N, mps")
+    if kind not in available:
+        raise RuntimeError(f"ACCEL_DEVICE={wanted!r} but no {kind} device is available here; available: {', '.join(available)}")
+    if kind == "cuda" and ":" in wanted and int(wanted.split(":")[1]) >= torch.cuda.device_count():
+        raise RuntimeError(f"ACCEL_DEVICE={wanted!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return torch.device(wanted)
