@@ -55,6 +55,18 @@ def write_html(nb, target: Path) -> None:
     target.write_text(body)
 
 
+def _note_run_time(results: Path, stem: str, seconds: float) -> None:
+    """Keep each notebook's last wall-clock run time (README's 'minutes' column) in run_times.json."""
+    import json
+
+    from accel_utils.results import _write_atomic
+
+    path = results / "run_times.json"
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times[stem] = {"seconds": round(seconds, 1), "mode": os.environ["ACCEL_MODE"]}
+    _write_atomic(path, json.dumps(times, indent=1, sort_keys=True))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", help="stems or numbers (default: the whole course)")
@@ -86,6 +98,8 @@ def main() -> int:
         else:
             nbformat.write(nb, out / item.filename)
             write_html(nb, out / f"{item.stem}.html")
+        if error is None:
+            _note_run_time(results, item.stem, elapsed)
         if error:
             failures.append((item.stem, error))
             print(f"FAILED after {elapsed:.0f} s: {error}", flush=True)
