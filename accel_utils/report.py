@@ -1,95 +1,264 @@
-"""Aggregate results/<notebook>.json files into results/summary.md (python -m accel_utils.report [folder])."""
+"""The course-wide results report: results/<notebook>.json → summary.md and report.html; two folders side by side.
+
+    python -m accel_utils.report [results]                                   # summary.md + report.html
+    python -m accel_utils.report results --compare other_results --out build/compare
+
+Only recorded numbers are shown: a notebook without records is "not run"; with ``since`` (or ``--since``)
+records older than that moment (an earlier run's) are ignored and the notebook also shows as "not run".
+"""
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import results_dir
 from .course import COURSE
 from .results import _write_atomic, load_results
 
+HEADER = ("notebook", "technique", "baseline → candidate", "metric", "baseline", "candidate",
+          "speedup (95% CI)", "accuracy", "size")
+COMPARE_HEADER = ("notebook", "technique", "baseline → candidate")
+NOT_RUN = "not run"
+
+
+@dataclass
+class Folder:
+    """The records of one results folder, grouped by notebook in course order."""
+
+    path: Path
+    name: str
+    notebooks: dict[str, list[dict]] = field(default_factory=dict)  # stem -> records ([] = not run)
+    ignored: dict[str, str] = field(default_factory=dict)  # stem -> timestamp of results older than `since`
+
+    @property
+    def records(self) -> list[dict]:
+        return [r for rows in self.notebooks.values() for r in rows]
+
+    def distinct(self, key: str) -> list[str]:
+        """Sorted distinct values of one field over all records."""
+        return sorted({str(r.get(key)) for r in self.records if r.get(key) is not None})
+
+    def machine_lines(self) -> list[str]:
+        """Fingerprint(s) and versions, one readable line each."""
+        if not self.records:
+            return ["No results yet."]
+        stamps = self.distinct("timestamp")
+        lines = [f"Machine: `{fp}`" for fp in self.distinct("fingerprint")]
+        lines.append(f"torch {', '.join(self.distinct('torch_version'))} · device {', '.join(self.distinct('device'))} · "
+                     f"mode {', '.join(self.distinct('mode'))} · recorded {stamps[0][:16].replace('T', ' ')} – {stamps[-1][:16].replace('T', ' ')} UTC")
+        if len(self.distinct("mode")) > 1:
+            lines.append("Warning: these results come from more than one mode; compare numbers only within a mode.")
+        return lines
+
+
+def _parse_time(value) -> _dt.datetime | None:
+    """A timezone-aware datetime from an ISO string or datetime (naive means UTC)."""
+    if value is None:
+        return None
+    t = value if isinstance(value, _dt.datetime) else _dt.datetime.fromisoformat(str(value))
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def load_folder(folder: str | Path | None = None, *, name: str | None = None, since=None) -> Folder:
+    """Read a results folder: every course notebook (in course order, [] when not run), then any others."""
+    path = Path(folder) if folder is not None else results_dir()
+    out = Folder(path=path, name=name or path.name)
+    since = _parse_time(since)
+    grouped: dict[str, list[dict]] = {}
+    for r in load_results(folder=path) if path.is_dir() else []:
+        grouped.setdefault(r["notebook"], []).append(r)
+    for stem in [item.stem for item in COURSE] + sorted(set(grouped) - {item.stem for item in COURSE}):
+        rows = grouped.get(stem, [])
+        if since and rows and max(_parse_time(r["timestamp"]) for r in rows) < since:
+            out.ignored[stem] = max(r["timestamp"] for r in rows)
+            rows = []
+        out.notebooks[stem] = rows
+    return out
+
+
+# ---------------------------------------------------------------- cell formatting (shared by markdown and HTML)
 
 def _num(value, fmt: str) -> str:
     """Format a number or show an em dash for a missing one."""
     return "—" if value is None else format(value, fmt)
 
 
-def _median(value, unit: str) -> str:
-    """A median with its unit, milliseconds for times in seconds."""
+def fmt_median(value, unit: str | None) -> str:
+    """A median with its unit: times in seconds shown in ms/µs/s."""
     if value is None:
         return "—"
-    return f"{value * 1e3:.3g} ms" if unit == "s" else f"{value:.4g} {unit}"
+    if unit in (None, "s"):
+        for u, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+            if value >= scale or u == "µs":
+                return f"{value / scale:.3g} {u}"
+    return f"{value:.4g} {unit}"
 
 
-def _speedup(r: dict) -> str:
+def fmt_speedup(r: dict | None) -> str:
     """'1.66× (1.60–1.72)' or a dash."""
-    if r.get("speedup") is None:
+    if not r or r.get("speedup") is None:
         return "—"
-    ci = f" ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})" if r.get("speedup_ci_low") is not None else ""
-    return f"{r['speedup']:.2f}×{ci}"
+    lo, hi = r.get("speedup_ci_low"), r.get("speedup_ci_high")
+    return f"{r['speedup']:.2f}×" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None else "")
 
 
-def _accuracy(r: dict) -> str:
+def fmt_accuracy(r: dict | None) -> str:
     """'97.1% → 96.8%' or a dash."""
-    a, b = r.get("accuracy_baseline"), r.get("accuracy_candidate")
+    a, b = (r or {}).get("accuracy_baseline"), (r or {}).get("accuracy_candidate")
     if a is None and b is None:
         return "—"
-    return f"{_num(a and 100 * a, '.1f')}% → {_num(b and 100 * b, '.1f')}%"
+    return f"{_num(None if a is None else 100 * a, '.1f')}% → {_num(None if b is None else 100 * b, '.1f')}%"
 
 
-def _size(r: dict) -> str:
+def fmt_size(r: dict | None) -> str:
     """'44.7 MB → 11.3 MB' or a dash."""
-    a, b = r.get("size_bytes_baseline"), r.get("size_bytes_candidate")
+    a, b = (r or {}).get("size_bytes_baseline"), (r or {}).get("size_bytes_candidate")
     if a is None and b is None:
         return "—"
-    return f"{_num(a and a / 1e6, '.3g')} MB → {_num(b and b / 1e6, '.3g')} MB"
+    return f"{_num(None if a is None else a / 1e6, '.3g')} MB → {_num(None if b is None else b / 1e6, '.3g')} MB"
 
 
-def summary_markdown(folder: str | Path | None = None) -> str:
+def _not_run(folder: Folder, stem: str) -> str:
+    return NOT_RUN + (f" (results of {folder.ignored[stem][:16]} are from an earlier run)" if stem in folder.ignored else "")
+
+
+def summary_rows(folder: Folder) -> list[tuple[str, ...]]:
+    """One row per record; one 'not run' row per notebook without records."""
+    rows = []
+    for stem, records in folder.notebooks.items():
+        if not records:
+            rows.append((stem, _not_run(folder, stem)) + ("",) * (len(HEADER) - 2))
+        for r in records:
+            rows.append((stem, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
+                         fmt_median(r.get("baseline_median"), r.get("unit")),
+                         fmt_median(r.get("candidate_median"), r.get("unit")),
+                         fmt_speedup(r), fmt_accuracy(r), fmt_size(r)))
+    return rows
+
+
+def _key(r: dict) -> tuple:
+    return (r["notebook"], r["technique"], r["baseline"], r["candidate"], r.get("metric"))
+
+
+def comparison_pairs(a: Folder, b: Folder) -> list[tuple[str, dict | None, dict | None]]:
+    """(notebook, record in a, record in b) for every technique of either folder, in course order."""
+    pairs = []
+    for stem in list(dict.fromkeys(list(a.notebooks) + list(b.notebooks))):
+        ra = {_key(r): r for r in a.notebooks.get(stem, [])}
+        rb = {_key(r): r for r in b.notebooks.get(stem, [])}
+        keys = list(dict.fromkeys(list(ra) + list(rb)))
+        pairs += [(stem, ra.get(k), rb.get(k)) for k in keys] or [(stem, None, None)]
+    return pairs
+
+
+def comparison_header(a: Folder, b: Folder) -> tuple[str, ...]:
+    return COMPARE_HEADER + tuple(f"{what} · {f.name}" for what in ("speedup", "candidate", "accuracy") for f in (a, b))
+
+
+def comparison_rows(a: Folder, b: Folder) -> list[tuple[str, ...]]:
+    """Technique by technique: speedup, candidate median and accuracy in each folder ('not run' where missing)."""
+    rows = []
+    for stem, ra, rb in comparison_pairs(a, b):
+        r = ra or rb
+        if r is None:
+            rows.append((stem, NOT_RUN, "", _not_run(a, stem), _not_run(b, stem), "", "", "", ""))
+            continue
+        cells = []
+        for fmt in (fmt_speedup, lambda x: fmt_median(x.get("candidate_median"), x.get("unit")), fmt_accuracy):
+            for folder, x in ((a, ra), (b, rb)):
+                cells.append(fmt(x) if x else (_not_run(folder, stem) if not folder.notebooks.get(stem) else "not recorded"))
+        rows.append((stem, r["technique"], f"{r['baseline']} → {r['candidate']}", *cells))
+    return rows
+
+
+# ---------------------------------------------------------------- markdown
+
+def _md_table(header, rows) -> list[str]:
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    return ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)] + \
+           ["| " + " | ".join(map(esc, row)) + " |" for row in rows]
+
+
+def summary_markdown(folder: str | Path | Folder | None = None, *, since=None) -> str:
     """The summary table of every record in a results folder, notebooks without results marked 'not run'."""
-    folder = Path(folder) if folder is not None else results_dir()
-    records = load_results(folder=folder)
-    fingerprints = sorted({r["fingerprint"] for r in records})
-    lines = ["# Results", ""]
-    lines += [f"Machine: `{fp}`" for fp in fingerprints] or ["No results yet."]
-    lines += ["", "| notebook | technique | baseline → candidate | metric | baseline | candidate | speedup (95% CI) | accuracy | size | mode |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    by_notebook = {}
-    for r in records:
-        by_notebook.setdefault(r["notebook"], []).append(r)
-    for item in COURSE:
-        rows = by_notebook.pop(item.stem, [])
-        if not rows:
-            lines.append(f"| {item.stem} | not run | | | | | | | | |")
-        for r in rows:
-            lines.append(f"| {item.stem} | {r['technique']} | {r['baseline']} → {r['candidate']} | {r.get('metric', '')} | "
-                         f"{_median(r.get('baseline_median'), r.get('unit', 's'))} | "
-                         f"{_median(r.get('candidate_median'), r.get('unit', 's'))} | {_speedup(r)} | {_accuracy(r)} | "
-                         f"{_size(r)} | {r.get('mode', '')} |")
-    for stem, rows in by_notebook.items():  # results of notebooks not in the course map
-        for r in rows:
-            lines.append(f"| {stem} | {r['technique']} | {r['baseline']} → {r['candidate']} | {r.get('metric', '')} | "
-                         f"{_median(r.get('baseline_median'), r.get('unit', 's'))} | "
-                         f"{_median(r.get('candidate_median'), r.get('unit', 's'))} | {_speedup(r)} | {_accuracy(r)} | "
-                         f"{_size(r)} | {r.get('mode', '')} |")
-    return "\n".join(lines) + "\n"
+    f = folder if isinstance(folder, Folder) else load_folder(folder, since=since)
+    lines = ["# Results", ""] + [line + "  " for line in f.machine_lines()] + [""]
+    return "\n".join(lines + _md_table(HEADER, summary_rows(f))) + "\n"
 
 
-def write_report(folder: str | Path | None = None) -> list[Path]:
-    """Write summary.md into the results folder; return the paths written."""
-    folder = Path(folder) if folder is not None else results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "summary.md"
-    _write_atomic(path, summary_markdown(folder))
-    return [path]
+def comparison_markdown(a: Folder, b: Folder) -> str:
+    """Two results folders side by side, technique by technique."""
+    lines = [f"# Results compared: {a.name} vs {b.name}", ""]
+    for f in (a, b):
+        lines += [f"**{f.name}** (`{f.path}`)  "] + [line + "  " for line in f.machine_lines()] + [""]
+    return "\n".join(lines + _md_table(comparison_header(a, b), comparison_rows(a, b))) + "\n"
+
+
+# ---------------------------------------------------------------- writing
+
+def _publish(paths: list[Path]) -> list[Path]:
+    """Make written report files readable like any other file (the atomic writer creates them 0600)."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in paths:
+        p.chmod(0o666 & ~umask)
+    return paths
+
+
+def write_report(folder: str | Path | None = None, *, since=None) -> list[Path]:
+    """Write summary.md and report.html into the results folder; return the paths written.
+
+    ``since`` (datetime or ISO string): ignore records older than this, e.g. the start of the current run.
+    """
+    from .report_html import summary_html
+
+    f = load_folder(folder, since=since)
+    f.path.mkdir(parents=True, exist_ok=True)
+    paths = [f.path / "summary.md", f.path / "report.html"]
+    _write_atomic(paths[0], summary_markdown(f))
+    _write_atomic(paths[1], summary_html(f))
+    return _publish(paths)
+
+
+def write_comparison(folder_a: str | Path, folder_b: str | Path, out: str | Path, *,
+                     names: tuple[str, str] | None = None) -> list[Path]:
+    """Write comparison.md and comparison.html for two results folders into ``out``; return the paths."""
+    from .report_html import comparison_html
+
+    pa, pb = Path(folder_a), Path(folder_b)
+    for p in (pa, pb):
+        if not p.is_dir():
+            raise FileNotFoundError(f"results folder {p} does not exist")
+    if names is None:  # tell the two apart even when both folders are called 'results'
+        names = (pa.name, pb.name) if pa.name != pb.name else (str(pa), str(pb))
+    a, b = load_folder(pa, name=names[0]), load_folder(pb, name=names[1])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "comparison.md", out / "comparison.html"]
+    _write_atomic(paths[0], comparison_markdown(a, b))
+    _write_atomic(paths[1], comparison_html(a, b))
+    return _publish(paths)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m accel_utils.report [results_folder]."""
-    parser = argparse.ArgumentParser(description="Aggregate results/*.json into a summary.")
+    """Command line: python -m accel_utils.report [folder] [--compare other --out dir] [--since ISO]."""
+    parser = argparse.ArgumentParser(description="Aggregate results/*.json into summary.md and report.html, "
+                                                 "or compare two results folders.")
     parser.add_argument("folder", nargs="?", default=None, help="results folder (default: results/)")
+    parser.add_argument("--compare", metavar="OTHER", help="a second results folder to show side by side")
+    parser.add_argument("--out", default="build/compare", help="output folder of --compare (default build/compare)")
+    parser.add_argument("--names", nargs=2, metavar=("A", "B"), help="names of the two folders in the comparison")
+    parser.add_argument("--since", help="ignore records older than this ISO time (an earlier run's)")
     args = parser.parse_args(argv)
-    for path in write_report(args.folder):
+    if args.compare:
+        paths = write_comparison(args.folder or results_dir(), args.compare, args.out, names=args.names)
+    else:
+        paths = write_report(args.folder, since=args.since)
+    for path in paths:
         print(path)
     return 0
 
