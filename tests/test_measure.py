@@ -1,0 +1,82 @@
+import time
+
+import pytest
+import torch
+
+import accel_utils as au
+
+
+def test_benchmark_returns_measurement(monkeypatch):
+    monkeypatch.setenv("ACCEL_MODE", "smoke")
+    x = torch.randn(64, 64)
+    m = au.benchmark(lambda: x @ x, label="mm")
+    assert m.label == "mm" and m.threads == torch.get_num_threads()
+    assert m.times and all(t > 0 for t in m.times) and m.number_per_run >= 1
+    assert min(m.times) <= m.median <= max(m.times)
+    assert m.iqr >= 0
+    assert "median" in str(m)
+
+
+def test_benchmark_warms_up_before_timing(monkeypatch):
+    monkeypatch.setenv("ACCEL_MODE", "smoke")
+    calls = []
+
+    def fn():
+        if not calls:
+            time.sleep(0.2)  # a slow first call must not be measured
+        calls.append(1)
+
+    m = au.benchmark(fn, label="first slow", warmup=1)
+    assert m.median < 0.05
+
+
+def test_benchmark_rejects_non_callable():
+    with pytest.raises(TypeError, match="needs a callable"):
+        au.benchmark(torch.randn(3), label="oops")
+
+
+@pytest.mark.parametrize("fn", [au.time_calls, au.time_first_call, au.peak_memory])
+def test_other_timers_reject_non_callable(fn):
+    with pytest.raises(TypeError, match="callable"):
+        fn(42, **({"n": 3} if fn is au.time_calls else {}))
+
+
+def test_compare_ratio_and_interval():
+    base = au.Measurement("slow", [2.0, 2.1, 1.9, 2.0, 2.05, 1.95])
+    cand = au.Measurement("fast", [1.0, 1.05, 0.95, 1.0, 1.02, 0.98])
+    s = au.compare(base, cand)
+    assert s.value == pytest.approx(2.0, rel=0.02)
+    assert s.ci_low <= s.value <= s.ci_high
+    assert s.ci_low > 1 and s.significant
+    assert "2.0" in str(s) and "95% CI" in str(s)
+
+
+def test_compare_identical_includes_one():
+    times = [1.0, 1.1, 0.9, 1.05, 0.95, 1.02]
+    s = au.compare(au.Measurement("a", times), au.Measurement("b", list(reversed(times))))
+    assert s.ci_low <= 1.0 <= s.ci_high and not s.significant
+
+
+def test_compare_is_deterministic():
+    a, b = au.Measurement("a", [1, 2, 3, 4.0]), au.Measurement("b", [2, 3, 4, 5.0])
+    assert au.compare(a, b) == au.compare(a, b)
+
+
+def test_time_calls_gives_one_time_per_call():
+    m = au.time_calls(lambda: None, n=25, label="noop")
+    assert len(m.times) == 25 and m.percentile(95) >= m.percentile(50)
+
+
+def test_time_first_call_is_seconds():
+    assert 0.04 < au.time_first_call(lambda: time.sleep(0.05)) < 1.0
+
+
+def test_table_lists_every_measurement():
+    a, b = au.Measurement("base", [1.0, 1.1, 0.9]), au.Measurement("cand", [0.5, 0.55, 0.45])
+    text = au.table([a, b], items_per_call=10)
+    assert "base" in text and "cand" in text and "2.00×" in text and "baseline" in text
+
+
+def test_peak_memory_sees_an_allocation():
+    grown = au.peak_memory(lambda: torch.ones(64 * 2 ** 20 // 4).add_(1), device="cpu")
+    assert grown > 16 * 2 ** 20  # a 64 MB tensor, sampled: at least a good part of it is seen

@@ -1,0 +1,37 @@
+import torch
+
+import accel_utils as au
+
+
+def test_models_shapes():
+    x = torch.randn(2, 1, 28, 28)
+    for model in (au.SmallCNN(), au.ResNetSmall(), au.MLP()):
+        assert model(x).shape == (2, 10)
+    assert au.ResNetSmall(in_channels=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_fit_learns_real_digits_and_evaluate():
+    au.seed_everything(0)
+    splits = au.load_dataset("mnist5k")
+    train_loader, test_loader = au.make_loaders(splits, batch_size=64)
+    model = au.MLP(hidden=(64,))
+    history = au.fit(model, train_loader, epochs=2, lr=1e-3, device="cpu", test_loader=test_loader, progress=False)
+    assert len(history.epoch_loss) == 2 and history.epoch_loss[1] < history.epoch_loss[0]
+    assert history.test_accuracy[-1] > 0.8
+    assert au.evaluate(model, test_loader, device="cpu") == history.test_accuracy[-1]
+
+
+def test_fit_with_bf16_autocast_and_max_steps():
+    au.seed_everything(0)
+    splits = au.load_dataset("synthetic", n=64, shape=(1, 28, 28))
+    train_loader, _ = au.make_loaders(splits, batch_size=16)
+    history = au.fit(au.SmallCNN(widths=(8, 16)), train_loader, epochs=3, device="cpu",
+                     autocast_dtype=torch.bfloat16, max_steps=2, progress=False)
+    assert len(history.step_loss) == 2
+
+
+def test_seed_everything_repeats():
+    au.seed_everything(3)
+    a = torch.randn(4)
+    au.seed_everything(3)
+    assert torch.equal(a, torch.randn(4))
