@@ -126,12 +126,12 @@ def _not_run(folder: Folder, stem: str) -> str:
 
 def summary_rows(folder: Folder) -> list[tuple[str, ...]]:
     """One row per record; one 'not run' row per notebook without records."""
-    rows = []
+    rows, mixed = [], len(folder.distinct("mode")) > 1
     for stem, records in folder.notebooks.items():
         if not records:
             rows.append((stem, _not_run(folder, stem)) + ("",) * (len(HEADER) - 2))
         for r in records:
-            rows.append((stem, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
+            rows.append((f"{stem} ({r.get('mode')} mode)" if mixed else stem, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
                          fmt_median(r.get("baseline_median"), r.get("unit")),
                          fmt_median(r.get("candidate_median"), r.get("unit")),
                          fmt_speedup(r), fmt_accuracy(r), fmt_size(r)))

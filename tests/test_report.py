@@ -109,3 +109,12 @@ def test_compare_smoke_vs_standard(folders, tmp_path):
 def test_compare_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         report.write_comparison(tmp_path, tmp_path / "nope", tmp_path / "out")
+
+
+def test_mixed_modes_are_flagged(folders, tmp_path):
+    smoke, standard = folders
+    for src in (smoke / "00_start_here.json", standard / "02_mixed_precision.json"):
+        (tmp_path / src.name).write_text(src.read_text())
+    md = report.summary_markdown(tmp_path)
+    assert "more than one mode" in md
+    assert "| 00_start_here (smoke mode) |" in md and "| 02_mixed_precision (standard mode) |" in md
