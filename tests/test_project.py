@@ -25,7 +25,7 @@ def test_environment_yml_agrees_with_pyproject():
     assert python, "environment.yml must pin a python version"
     low = re.search(r'requires-python\s*=\s*">=(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text())
     assert tuple(map(int, python.groups())) >= tuple(map(int, low.groups()))
-    entries = re.findall(r"^\s+- (.+)$", env.split("dependencies:", 1)[1], flags=re.M)
+    entries = re.findall(r"^\s+- (.+)$", env.split("\ndependencies:", 1)[1], flags=re.M)
     others = [e for e in entries if not re.match(r"(python=|pip$|pip:|-e \.)", e)]
     assert not others, f"environment.yml lists packages outside pyproject: {others}"
     assert any(e.startswith("-e .") for e in entries), "environment.yml must install the project itself"
