@@ -29,7 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 TIMEOUT_SERVER = 90   # seconds for JupyterLab to answer
-TIMEOUT_RUN = 240     # seconds for every cell of the notebook to run (smoke mode)
+TIMEOUT_RUN = 300     # seconds for every cell of the notebook to run (smoke mode)
 TIMEOUT_UPDATE = 90   # seconds for the slider's output to change
 LAB_SETTINGS = {  # no autosave (the committed notebook stays as it is), every cell in the DOM, no news fetch
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
@@ -89,7 +89,7 @@ def lab(tmp_path):
                              f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                              f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={NOTEBOOK_DIR}",
                              "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
-                             "--ServerApp.terminals_enabled=False"]
+                             "--ServerApp.terminals_enabled=False", f"--FileCheckpoints.root_dir={tmp_path / 'checkpoints'}"]
                             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
                             env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
