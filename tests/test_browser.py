@@ -209,3 +209,12 @@ def test_explore_widget_in_chromium(request):
         finally:
             browser.close()
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_no_browser_is_a_visible_skip(monkeypatch):
+    """Without chromium and without the rights to install it, the test skips and says why (never passes)."""
+    me = sys.modules[__name__]
+    monkeypatch.setattr(me, "CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no browser: /nonexistent/chromium is missing"):
+        me._chromium()
