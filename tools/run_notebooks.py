@@ -90,6 +90,7 @@ def main() -> int:
     for n, item in enumerate(items, 1):
         t0 = time.perf_counter()
         print(f"[{n}/{len(items)}] {item.stem} …", end=" ", flush=True)
+        (results / f"{item.stem}.json").unlink(missing_ok=True)  # a failed run must show "not run", not old numbers
         nb, error = execute(NOTEBOOKS / item.filename, args.timeout)
         elapsed = time.perf_counter() - t0
         if args.inplace:
