@@ -1,0 +1,105 @@
+"""Correctness of accel_utils.early_exit: exits agree with the full network, policies, calibration, shrinking batches."""
+import math
+
+import pytest
+import torch
+
+from accel_utils import early_exit as ee
+from accel_utils.measure import Measurement
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return ee.MultiExitNet(1, 10, widths=(8, 16, 16), depths=(1, 1, 2), exits_after=(0, 1)).eval()
+
+
+def test_forward_returns_every_exit_and_the_full_network_matches(model):
+    x = torch.randn(3, 1, 28, 28)
+    outs = model(x)
+    assert model.num_exits == 3 and len(outs) == 3 and all(o.shape == (3, 10) for o in outs)
+    assert torch.allclose(model.forward_full(x), outs[-1], atol=1e-6)
+
+
+def test_forward_early_extremes(model):
+    x = torch.randn(1, 1, 28, 28)
+    outs = model(x)
+    logits, k = model.forward_early(x, threshold=0.0)  # everything may leave at the first exit
+    assert k == 0 and torch.allclose(logits, outs[0], atol=1e-6)
+    logits, k = model.forward_early(x, threshold=1.01)  # nothing is that confident: the full network answers
+    assert k == model.num_exits - 1 and torch.allclose(logits, outs[-1], atol=1e-6)
+
+
+def test_policies():
+    logits = torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    assert torch.allclose(ee.confidence(logits)[1], torch.tensor(1 / 3))
+    assert torch.allclose(ee.entropy(logits)[1], torch.tensor(math.log(3)))
+    assert ee.may_exit(logits, 0.9, "confidence").tolist() == [True, False]
+    assert ee.may_exit(logits, 0.5, "entropy").tolist() == [True, False]
+    with pytest.raises(ValueError, match="unknown exit policy"):
+        ee.may_exit(logits, 0.5, "random")
+
+
+def test_shrinking_batch_matches_per_sample_early_exit(model):
+    torch.manual_seed(1)
+    x = torch.randn(6, 1, 28, 28) * 3
+    outs = torch.stack(model(x))
+    threshold = float(ee.confidence(outs[0]).median())  # about half leave at the first exit
+    logits, where = model.forward_early_shrinking(x, threshold)
+    for i in range(6):
+        single, k = model.forward_early(x[i:i + 1], threshold)
+        assert k == int(where[i])
+        assert torch.allclose(logits[i], single[0], atol=1e-5)
+        assert torch.allclose(logits[i], outs[k, i], atol=1e-5)
+
+
+def test_simulate_matches_forward_early(model):
+    torch.manual_seed(2)
+    x = torch.randn(8, 1, 28, 28) * 3
+    y = torch.randint(0, 10, (8,))
+    logits = torch.stack(model(x))
+    threshold = float(ee.confidence(logits[0]).median())
+    result = ee.simulate_policy(logits, y, threshold)
+    assert abs(sum(result.fractions) - 1) < 1e-6
+    for i in range(8):
+        assert model.forward_early(x[i:i + 1], threshold)[1] == int(result.exit_index[i])
+    assert result.expected_cost([1.0, 2.0, 3.0]) == pytest.approx(
+        sum(f * c for f, c in zip(result.fractions, [1.0, 2.0, 3.0])))
+
+
+def test_calibrate_keeps_accuracy_within_drop():
+    torch.manual_seed(3)
+    y = torch.randint(0, 10, (200,))
+    final = torch.nn.functional.one_hot(y, 10).float() * 5  # the final exit is always right
+    early = torch.randn(200, 10)  # the early exit guesses
+    logits = torch.stack([early, final])
+    result = ee.calibrate_threshold(logits, y, max_drop=0.02)
+    assert result.accuracy >= 1.0 - 0.02
+    strict = ee.calibrate_threshold(logits, y, max_drop=0.0, candidates=[0.99])
+    assert strict.accuracy == 1.0
+    ent = ee.calibrate_threshold(logits, y, policy="entropy", max_drop=0.02)
+    assert ent.accuracy >= 0.98
+
+
+def test_multi_exit_loss_and_training_step(model):
+    x, y = torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))
+    outs = model.train()(x)
+    loss = ee.multi_exit_loss(outs, y, [0.5, 0.5, 1.0])
+    manual = sum(w * torch.nn.functional.cross_entropy(o, y) for w, o in zip([0.5, 0.5, 1.0], outs))
+    assert torch.allclose(loss, manual)
+    with pytest.raises(ValueError, match="weights"):
+        ee.multi_exit_loss(outs, y, [1.0])
+
+
+def test_compare_means():
+    base = Measurement("full", [2.0] * 10 + [2.2] * 10)
+    cand = Measurement("early", [1.0] * 10 + [1.1] * 10)
+    s = ee.compare_means(base, cand)
+    assert s.value == pytest.approx(2.0) and s.ci_low <= 2.0 <= s.ci_high
+
+
+def test_bad_construction():
+    with pytest.raises(ValueError):
+        ee.MultiExitNet(widths=(8, 16), depths=(1,))
+    with pytest.raises(ValueError):
+        ee.MultiExitNet(widths=(8, 16), depths=(1, 1), exits_after=(1,))
