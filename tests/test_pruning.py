@@ -125,3 +125,16 @@ def test_compressed_state_dict_round_trips_and_shrinks(fmt):
     assert pruning.stored_size_bytes(state, compress=True) < pruning.stored_size_bytes(state)
     fresh = _model((16, 32, 64))
     fresh.load_state_dict(restored)
+
+
+def test_recalibrate_batchnorm_matches_batch_statistics():
+    model = _model((4, 8))
+    x = torch.randn(32, 1, 28, 28)
+    pruning.recalibrate_batchnorm(model, [(x, None)], num_batches=1)
+    assert not model.training
+    bn = model.features[1]
+    with torch.no_grad():
+        h = model.features[0](x)
+    torch.testing.assert_close(bn.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(bn.running_var, h.var(dim=(0, 2, 3), unbiased=True), atol=1e-4, rtol=1e-3)
+    assert bn.momentum == 0.1
