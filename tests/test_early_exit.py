@@ -43,7 +43,8 @@ def test_policies():
 def test_shrinking_batch_matches_per_sample_early_exit(model):
     torch.manual_seed(1)
     x = torch.randn(6, 1, 28, 28) * 3
-    outs = torch.stack(model(x))
+    with torch.no_grad():
+        outs = torch.stack(model(x))
     threshold = float(ee.confidence(outs[0]).median())  # about half leave at the first exit
     logits, where = model.forward_early_shrinking(x, threshold)
     for i in range(6):
@@ -57,7 +58,8 @@ def test_simulate_matches_forward_early(model):
     torch.manual_seed(2)
     x = torch.randn(8, 1, 28, 28) * 3
     y = torch.randint(0, 10, (8,))
-    logits = torch.stack(model(x))
+    with torch.no_grad():
+        logits = torch.stack(model(x))
     threshold = float(ee.confidence(logits[0]).median())
     result = ee.simulate_policy(logits, y, threshold)
     assert abs(sum(result.fractions) - 1) < 1e-6
