@@ -20,6 +20,17 @@ FIELDS = ("notebook", "technique", "baseline", "candidate", "metric", "baseline_
 _RUN_ID = uuid.uuid4().hex[:12]  # one per process: records from an earlier run of a notebook are replaced
 
 
+class Record(dict):
+    """One result as written to the results file; shown in a notebook as one line, not as the whole dict."""
+
+    def __repr__(self) -> str:
+        speed = f" · {self['speedup']:.2f}×" if self.get("speedup") is not None else ""
+        return f"recorded in results/{self['notebook']}.json: {self['technique']}{speed}"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write text to path so that readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -29,6 +40,9 @@ def _write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a results file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -51,7 +65,7 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
            baseline_median: float | None = None, candidate_median: float | None = None,
            accuracy_baseline: float | None = None, accuracy_candidate: float | None = None,
            size_bytes_baseline: int | None = None, size_bytes_candidate: int | None = None,
-           extra: dict | None = None, folder: str | Path | None = None) -> dict:
+           extra: dict | None = None, folder: str | Path | None = None) -> Record:
     """Add one result to results/<notebook>.json (replacing an earlier run's records) and return it.
 
     Pass Measurements for baseline/candidate and the speedup with its CI is computed; or pass labels
@@ -63,7 +77,7 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
         baseline_median, candidate_median = baseline.median, candidate.median
     b_label = baseline.label if isinstance(baseline, Measurement) else str(baseline)
     c_label = candidate.label if isinstance(candidate, Measurement) else str(candidate)
-    rec = {
+    rec = Record({
         "notebook": notebook, "technique": technique, "baseline": b_label, "candidate": c_label, "metric": metric,
         "baseline_median": baseline_median, "candidate_median": candidate_median, "unit": unit,
         "speedup": speedup.value if speedup else None,
@@ -75,7 +89,7 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
         "torch_version": torch.__version__,
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "run_id": _RUN_ID, "extra": extra or {},
-    }
+    })
     path = (Path(folder) if folder is not None else results_dir()) / f"{notebook}.json"
     old = json.loads(path.read_text()).get("records", []) if path.exists() else []
     key = (technique, b_label, c_label, metric)

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -59,3 +60,17 @@ def test_record_without_measurements(tmp_path):
     rec = au.record(notebook="99_test", technique="accuracy only", baseline="dense", candidate="pruned",
                     metric="accuracy", accuracy_baseline=0.97, accuracy_candidate=0.96, folder=tmp_path)
     assert rec["speedup"] is None and rec["baseline"] == "dense"
+
+
+def test_results_file_is_readable_like_any_other(tmp_path):
+    au.record(notebook="00_x", technique="t", baseline="b", candidate="c", folder=tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "00_x.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_record_shows_as_one_line(tmp_path):
+    base, cand = au.Measurement("fp32", [2.0, 2.1, 1.9]), au.Measurement("bf16", [1.0, 1.1, 0.9])
+    rec = au.record(notebook="00_x", technique="bf16 autocast", baseline=base, candidate=cand, folder=tmp_path)
+    assert repr(rec) == "recorded in results/00_x.json: bf16 autocast · 2.00×" and "\n" not in repr(rec)
+    assert json.loads(json.dumps(rec)) == dict(rec)
