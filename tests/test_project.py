@@ -56,3 +56,21 @@ def test_repository_url_is_kept_once():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_and_teachers_kit_are_in_step_with_the_reference_run():
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "update_readme.py"), "--check"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_notebook_has_teachers_notes():
+    for item in COURSE:
+        path = ROOT / "docs" / "teaching" / f"{item.stem}.md"
+        assert path.exists(), f"teacher's notes missing: {path.relative_to(ROOT)}"
+        text = path.read_text()
+        for section in ("## Time in class", "## Prerequisites", "## What to discuss", "## Results to expect on a 2-core CPU",
+                        "not measured here", "## Common student mistakes"):
+            assert section in text, f"{path.name}: {section!r} missing"

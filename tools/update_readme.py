@@ -1,7 +1,8 @@
-"""Regenerate README's course map and reference results from accel_utils/course.py and reference/results/.
+"""Regenerate README's course map and reference results, and the teacher's kit's notebook table.
 
-    python tools/update_readme.py          # rewrite README.md between its markers
-    python tools/update_readme.py --check  # exit 1 if README is out of step
+From accel_utils/course.py and reference/results/ (run_times.json included):
+    python tools/update_readme.py          # rewrite README.md and docs/teaching.md between their markers
+    python tools/update_readme.py --check  # exit 1 if either is out of step
 """
 from __future__ import annotations
 
@@ -17,18 +18,23 @@ from accel_utils.report import summary_markdown  # noqa: E402
 from tools.course_repo import ROOT, colab_url  # noqa: E402
 
 README = ROOT / "README.md"
+TEACHING = ROOT / "docs" / "teaching.md"
 REFERENCE = ROOT / "reference" / "results"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
+def _minutes(stem: str) -> str:
+    """Minutes the reference run took for a notebook in standard mode, or 'not run'."""
+    times_path = REFERENCE / "run_times.json"
+    t = (json.loads(times_path.read_text()) if times_path.exists() else {}).get(stem)
+    return f"{t['seconds'] / 60:.1f}" if t and t.get("mode") == "standard" else "not run"
+
+
 def course_map() -> str:
     """The course-map table: number, notebook, what it teaches, hardware, minutes of the reference run, badge."""
-    times_path = REFERENCE / "run_times.json"
-    times = json.loads(times_path.read_text()) if times_path.exists() else {}
     rows = ["| No. | notebook | you learn | hardware | min (standard, 2-core CPU) | Colab |", "|---|---|---|---|---|---|"]
     for item in COURSE:
-        t = times.get(item.stem)
-        minutes = f"{t['seconds'] / 60:.1f}" if t and t.get("mode") == "standard" else "not run"
+        minutes = _minutes(item.stem)
         rows.append(f"| {item.number} | [{item.title}](notebooks/{item.filename}) | {item.teaches} | {item.gpu} | "
                     f"{minutes} | [![Open In Colab]({BADGE})]({colab_url(item.filename)}) |")
     return "\n".join(rows)
@@ -40,28 +46,45 @@ def reference_results() -> str:
     return re.sub(r"^# Results\n\n", "", text).strip()
 
 
+def teaching_map() -> str:
+    """The teacher's kit table: number, notebook, its teacher's notes, minutes of the reference run."""
+    rows = ["| No. | notebook | teacher's notes | run time, min (standard, 2-core CPU) |", "|---|---|---|---|"]
+    for item in COURSE:
+        rows.append(f"| {item.number} | [{item.title}](../notebooks/{item.filename}) | "
+                    f"[notes](teaching/{item.stem}.md) | {_minutes(item.stem)} |")
+    return "\n".join(rows)
+
+
+def fill(text: str, blocks: dict[str, str], name: str) -> str:
+    """text with each <!-- block:start --> … <!-- block:end --> replaced by its generated body."""
+    for block, body in blocks.items():
+        pattern = rf"(<!-- {block}:start -->\n).*?(<!-- {block}:end -->)"
+        if not re.search(pattern, text, flags=re.S):
+            raise RuntimeError(f"{name} lacks the markers <!-- {block}:start --> / <!-- {block}:end -->")
+        text = re.sub(pattern, lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
+    return text
+
+
 def render(readme: str) -> str:
     """README with both generated blocks replaced."""
-    for name, body in (("course-map", course_map()), ("results", reference_results())):
-        pattern = rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)"
-        if not re.search(pattern, readme, flags=re.S):
-            raise RuntimeError(f"README.md lacks the markers <!-- {name}:start --> / <!-- {name}:end -->")
-        readme = re.sub(pattern, lambda m: m.group(1) + body + "\n" + m.group(2), readme, flags=re.S)
-    return readme
+    return fill(readme, {"course-map": course_map(), "results": reference_results()}, "README.md")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    before = README.read_text()
-    after = render(before)
-    if args.check:
+    stale = []
+    for path, make in ((README, render), (TEACHING, lambda t: fill(t, {"teaching-map": teaching_map()}, "docs/teaching.md"))):
+        before = path.read_text()
+        after = make(before)
         if after != before:
-            print("README.md is out of step: run python tools/update_readme.py")
-            return 1
-        return 0
-    README.write_text(after)
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(after)
+    if args.check and stale:
+        print(", ".join(map(str, stale)), "out of step: run python tools/update_readme.py")
+        return 1
     return 0
 
 
