@@ -51,6 +51,7 @@ class Capabilities:
     python: str = ""
     torch_version: str = ""
     cuda_version: str | None = None
+    allocator: str = "default"
 
     @property
     def has_cuda(self) -> bool:
@@ -83,6 +84,7 @@ class Capabilities:
             lines.append("GPU      none" + (" (Apple MPS available)" if self.mps else ""))
         lines.append(f"Where    {self.platform_name} · {self.os_name} · Python {self.python} · torch {self.torch_version}"
                      + (f" · CUDA {self.cuda_version}" if self.cuda_version else ""))
+        lines.append(f"malloc   {self.allocator}")
         return "\n".join(lines)
 
 
@@ -154,7 +156,10 @@ def _static_probe() -> dict:
 
 def probe() -> Capabilities:
     """Report CPU, ISA flags, RAM, GPUs, native bf16, platform and versions of this machine."""
-    return Capabilities(torch_threads=torch.get_num_threads(), platform_name=_platform_name(), **_static_probe())
+    from .allocator import allocator_state
+
+    return Capabilities(torch_threads=torch.get_num_threads(), platform_name=_platform_name(),
+                        allocator=allocator_state(), **_static_probe())
 
 
 def _short_cpu(model: str) -> str:

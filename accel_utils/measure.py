@@ -1,10 +1,8 @@
 """Honest timing: torch.utils.benchmark with warm-up, device sync and a fixed thread count; speedups with CIs."""
 from __future__ import annotations
 
-import gc
 import logging
 import statistics
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -199,41 +197,3 @@ def table(measurements: list[Measurement], *, baseline: int = 0, items_per_call:
             row += f"  {s.value:.2f}× ({s.ci_low:.2f}–{s.ci_high:.2f})"
         rows.append(row)
     return "\n".join(rows)
-
-
-def peak_memory(fn: Callable[[], object], *, device=None, interval: float = 0.0005) -> int:
-    """Peak memory fn() adds, in bytes: allocator peak on CUDA, sampled peak RSS growth on CPU."""
-    if not callable(fn):
-        raise TypeError(f"peak_memory() needs a callable, got {type(fn).__name__}")
-    device = _resolve_device(device)
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return int(torch.cuda.max_memory_allocated(device) - start)
-    import psutil
-
-    proc = psutil.Process()
-    start = proc.memory_info().rss
-    peak = start
-    done = threading.Event()
-
-    def sample():
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(interval)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        sampler.join()
-    peak = max(peak, proc.memory_info().rss)
-    return int(peak - start)

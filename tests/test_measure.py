@@ -77,6 +77,10 @@ def test_table_lists_every_measurement():
     assert "base" in text and "cand" in text and "2.00×" in text and "baseline" in text
 
 
-def test_peak_memory_sees_an_allocation():
-    grown = au.peak_memory(lambda: torch.ones(64 * 2 ** 20 // 4).add_(1), device="cpu")
-    assert grown > 16 * 2 ** 20  # a 64 MB tensor, sampled: at least a good part of it is seen
+def test_peak_memory_counts_the_tensors_a_call_holds_at_once():
+    mib = 2 ** 20
+    assert au.peak_memory(lambda: torch.ones(16 * mib // 4).add_(1), device="cpu") == 16 * mib  # in place: one tensor
+    assert au.peak_memory(lambda: (torch.ones(mib) + 1) * 2, device="cpu") == 8 * mib  # 2 of the 3 temporaries at once
+    x = torch.ones(mib)
+    assert au.peak_memory(lambda: x.add_(1), device="cpu") == 0  # a tensor that existed before is not new
+    assert au.peak_memory(lambda: x.view(2, -1), device="cpu") == 0  # a view allocates nothing

@@ -59,7 +59,8 @@ try:
     import accel_utils as au
 except ModuleNotFoundError:  # a checkout used without installing: take the package beside notebooks/
     sys.path.insert(0, os.path.abspath(".."))
-    import accel_utils as au'''
+    import accel_utils as au
+au.keep_freed_memory();  # freed tensor memory is reused, not returned to the OS: notebook 00 measures why'''
 
 
 def _cell_with_tag(nb, tag: str):

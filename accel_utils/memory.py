@@ -1,0 +1,68 @@
+"""Peak memory of a call: the CUDA allocator's peak on GPUs, the peak bytes of live tensors elsewhere."""
+from __future__ import annotations
+
+import gc
+import weakref
+from typing import Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from .hardware import get_device
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """Counts the storages that operations create inside the context, while they live; keeps the peak.
+
+    Tensors that existed before (inputs, weights) are not counted; an op's scratch space that never becomes a
+    tensor (inside a fused kernel) is not seen. This is what the program holds, independent of how the C
+    allocator (malloc) keeps or returns freed pages, which makes the process's resident size a poor measure.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._known: dict[int, weakref.ref] = {}   # id(storage) -> weak reference, counted or pre-existing
+
+    def _free(self, key: int, nbytes: int, _ref) -> None:
+        self._known.pop(key, None)
+        self.live -= nbytes
+
+    def _storages(self, tree):
+        for t in tree_leaves(tree):
+            if isinstance(t, torch.Tensor) and not t.is_meta:
+                yield t.untyped_storage()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        for st in self._storages((args, kwargs)):   # inputs: known, never counted as new
+            self._known.setdefault(id(st), weakref.ref(st))
+        out = func(*args, **(kwargs or {}))
+        for st in self._storages(out):
+            if id(st) in self._known and self._known[id(st)]() is st:
+                continue
+            nbytes = st.nbytes()
+            self._known[id(st)] = weakref.ref(st, lambda ref, k=id(st), n=nbytes: self._free(k, n, ref))
+            self.live += nbytes
+            self.peak = max(self.peak, self.live)
+        return out
+
+
+def peak_memory(fn: Callable[[], object], *, device=None) -> int:
+    """Peak bytes fn() adds: the allocator's peak on CUDA; elsewhere the peak bytes of tensors it holds at once."""
+    if not callable(fn):
+        raise TypeError(f"peak_memory() needs a callable, got {type(fn).__name__}")
+    device = get_device() if device is None else torch.device(device)
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        start = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return int(torch.cuda.max_memory_allocated(device) - start)
+    with LiveTensorBytes() as tracker:
+        fn()
+    return int(tracker.peak)
