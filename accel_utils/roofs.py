@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .measure import Measurement, benchmark
+from .measure import benchmark
 from .hardware import get_device
 
 
@@ -19,7 +19,6 @@ class Roofs:
     peak_kernel: str
     matmul_flops: float
     conv_flops: float
-    copy: Measurement
 
     @property
     def ridge(self) -> float:
@@ -33,7 +32,7 @@ class Roofs:
 
 def measure_roofs(device=None, *, matmul_n: int = 1024, conv_image: int = 56, copy_mb: int = 64,
                   **bench) -> Roofs:
-    """Peak fp32 FLOP/s as the best of a BLAS matmul and a oneDNN/cuDNN 3×3 conv, and copy bandwidth.
+    """Peak fp32 FLOP/s as the best of a BLAS matmul and a oneDNN/cuDNN 3×3 conv; bandwidth as the best of copy and add.
 
     Notebook 01 builds this step by step; the two libraries can differ by 2× (MKL's matmul on AMD CPUs).
     """
@@ -52,6 +51,10 @@ def measure_roofs(device=None, *, matmul_n: int = 1024, conv_image: int = 56, co
     src = torch.randn(copy_mb * 2 ** 20 // 4, device=device)
     dst = torch.empty_like(src)
     m_copy = benchmark(lambda: dst.copy_(src), label=f"copy {copy_mb} MB", device=device, **bench)
-    bandwidth = 2 * src.numel() * src.element_size() / m_copy.median   # read + write
+    third = src.numel() // 3
+    s1, s2, s3 = src[:third], src[third:2 * third], dst[:third]
+    m_add = benchmark(lambda: torch.add(s1, s2, out=s3), label="add", device=device, **bench)
+    bandwidth = max(2 * src.numel() * 4 / m_copy.median,   # copy: read + write
+                    3 * third * 4 / m_add.median)            # add: two reads + one write (STREAM's "add")
     kernel = "conv 3×3 (channels_last)" if conv_flops > mm_flops else "matmul"
-    return Roofs(max(mm_flops, conv_flops), bandwidth, kernel, mm_flops, conv_flops, m_copy)
+    return Roofs(max(mm_flops, conv_flops), bandwidth, kernel, mm_flops, conv_flops)
