@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# JupyterLab refuses to start as root unless told; containers and lab images often run as root
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)  ## JupyterLab on the course
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 run: $(STAMP)  ## every notebook headless; build/, results/ and the report
 	ACCEL_MODE=$(MODE) $(BIN)/python tools/run_notebooks.py --out build --results results
