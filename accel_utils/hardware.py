@@ -63,6 +63,16 @@ class Capabilities:
         """True when the default device computes bf16 in hardware (not emulated)."""
         return self.cuda_bf16_native if self.has_cuda else self.cpu_bf16_native
 
+    @property
+    def cpu_int8_vnni(self) -> bool:
+        """True when the CPU has an int8 dot-product instruction (VNNI or AMX), the fast path of INT8 kernels."""
+        return bool({"AVX512-VNNI", "AVX-VNNI", "AMX-INT8"} & set(self.isa))
+
+    @property
+    def cpu_int8_saturates(self) -> bool:
+        """True on x86 CPUs with AVX2 but no VNNI: u8×s8 products summed in int16 can overflow (ORT's reduce_range)."""
+        return "AVX2" in self.isa and not self.cpu_int8_vnni
+
     def as_dict(self) -> dict:
         """A JSON-friendly dict of every field."""
         return asdict(self)
@@ -73,7 +83,8 @@ class Capabilities:
             f"CPU      {self.cpu_model} — {self.physical_cores or '?'} cores / {self.logical_cpus} threads "
             f"(torch uses {self.torch_threads})",
             f"ISA      {', '.join(self.isa) or 'no AVX2 or better found'}"
-            f"  · bf16 native on CPU: {'yes' if self.cpu_bf16_native else 'no'}",
+            f"  · bf16 native on CPU: {'yes' if self.cpu_bf16_native else 'no'}"
+            f" · int8 dot product (VNNI): {'yes' if self.cpu_int8_vnni else 'no'}",
             f"RAM      {self.ram_gb:.1f} GB" if self.ram_gb else "RAM      unknown",
         ]
         if self.gpus:

@@ -1,7 +1,8 @@
 """INT8 through ONNX Runtime: static QDQ quantization calibrated on real data, and dynamic INT8 for Linear-heavy models.
 
 ONNX Runtime's quantizer is maintained, independent of the installed torch (so it behaves the same on torch 2.11
-and 2.14), and its INT8 kernels use VNNI/AMX on x86 CPUs. The chain::
+and 2.14), and its INT8 kernels use VNNI/AMX on x86 CPUs. On x86 CPUs with AVX2 but no VNNI its u8×s8 kernels add
+pairs of products in int16, which can overflow: there weights are quantized to 7 bits (``reduce_range``). The chain::
 
     from accel_utils import deploy, quantize
     fp32 = deploy.export_onnx(model, x_example, "cnn.onnx")
@@ -25,6 +26,13 @@ import numpy as np
 import torch
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+def needs_reduce_range() -> bool:
+    """True where ONNX Runtime's u8×s8 kernels can saturate (x86 AVX2 without VNNI): weights then get 7 bits."""
+    from .hardware import probe
+
+    return probe().cpu_int8_saturates
 
 
 def _input_name(onnx_path: str | Path) -> str:
@@ -97,12 +105,12 @@ def calibration_reader(data: Iterable, *, max_batches: int = 8, input_name: str 
 def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channel: bool = True,
                 method: str = "minmax", preprocess: bool = True, op_types: Sequence[str] | None = None,
                 nodes_to_exclude: Sequence[str] | None = None, symmetric_activations: bool = False,
-                quiet: bool = True) -> Path:
+                reduce_range: bool | None = None, quiet: bool = True) -> Path:
     """Static post-training INT8 (QDQ format): weights int8 (per output channel), activations uint8 from calibration.
 
     ``reader`` comes from calibration_reader() (real inputs). ``method``: minmax (default), entropy or percentile.
     ``preprocess`` runs ONNX Runtime's quant_pre_process (shape inference, BatchNorm folding) first, as advised.
-    Returns the path of the quantized model.
+    ``reduce_range`` (7-bit weights) defaults to needs_reduce_range(). Returns the path of the quantized model.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
@@ -127,16 +135,18 @@ def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channe
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(op_types) if op_types else None,
                         nodes_to_exclude=list(nodes_to_exclude) if nodes_to_exclude else None,
-                        calibrate_method=methods[method], extra_options=extra)
+                        calibrate_method=methods[method], extra_options=extra,
+                        reduce_range=needs_reduce_range() if reduce_range is None else reduce_range)
     return onnx_out
 
 
 def dynamic_int8(onnx_in: str | Path, onnx_out: str | Path, *, per_channel: bool = False,
-                 op_types: Sequence[str] = ("MatMul", "Gemm"), preprocess: bool = True, quiet: bool = True) -> Path:
+                 op_types: Sequence[str] = ("MatMul", "Gemm"), preprocess: bool = True,
+                 reduce_range: bool | None = None, quiet: bool = True) -> Path:
     """Dynamic INT8: weights of MatMul/Gemm stored int8 ahead of time, activations quantized on the fly per call.
 
     No calibration data needed; best for Linear-heavy models (MLPs, LSTMs, transformer encoders).
-    Returns the path of the quantized model.
+    ``reduce_range`` (7-bit weights) defaults to needs_reduce_range(). Returns the path of the quantized model.
     """
     from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
 
@@ -149,7 +159,8 @@ def dynamic_int8(onnx_in: str | Path, onnx_out: str | Path, *, per_channel: bool
             quant_pre_process(str(source), str(pre))
             source = pre
         quantize_dynamic(str(source), str(onnx_out), weight_type=QuantType.QInt8, per_channel=per_channel,
-                         op_types_to_quantize=list(op_types))
+                         op_types_to_quantize=list(op_types),
+                         reduce_range=needs_reduce_range() if reduce_range is None else reduce_range)
     return onnx_out
 
 

@@ -25,6 +25,18 @@ def test_bf16_native_is_not_cuda_emulation():
         assert cap.cuda_bf16_native == all(g.capability >= (8, 0) for g in cap.gpus)
 
 
+@pytest.mark.parametrize("isa, vnni, saturates", [
+    (("AVX2",), False, True),                                  # Zen 3, Haswell-Skylake: int16 pair sums can overflow
+    (("AVX2", "AVX-512", "AVX512-VNNI"), True, False),         # Zen 4, Cascade Lake and newer
+    (("AVX2", "AVX-VNNI"), True, False),                       # Alder Lake
+    (("NEON",), False, False),                                 # ARM: no u8×s8 int16 path
+])
+def test_int8_vnni_and_saturation_from_isa(isa, vnni, saturates):
+    cap = au.Capabilities(cpu_model="x", physical_cores=1, logical_cpus=1, torch_threads=1, isa=isa, ram_gb=1.0)
+    assert (cap.cpu_int8_vnni, cap.cpu_int8_saturates) == (vnni, saturates)
+    assert "VNNI" in cap.summary()
+
+
 def test_fingerprint_is_one_line_with_versions(monkeypatch):
     monkeypatch.setenv("ACCEL_MODE", "smoke")
     fp = au.fingerprint()

@@ -64,10 +64,12 @@ def test_static_int8_rejects_unknown_method(folder):
         quantize.static_int8(folder / "x.onnx", folder / "y.onnx", None, method="median")
 
 
-def test_dynamic_int8_on_linear_model(folder):
+@pytest.mark.parametrize("reduce_range", [None, True])
+def test_dynamic_int8_on_linear_model(folder, reduce_range):
+    """Default (None) picks 7-bit weights where u8×s8 saturates (AVX2 without VNNI: error 0.039 of 0.17 without)."""
     model = _mlp()
     fp32 = deploy.export_onnx(model, torch.randn(2, 1, 8, 8), folder / "mlp.onnx")
-    int8 = quantize.dynamic_int8(fp32, folder / "mlp_int8.onnx")
+    int8 = quantize.dynamic_int8(fp32, folder / "mlp_int8.onnx", reduce_range=reduce_range)
     ops = deploy.op_counts(int8)
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops or "DynamicQuantizeLinear" in ops
     assert deploy.file_size(int8) < deploy.file_size(fp32) / 2.5
