@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,17 +41,30 @@ class Folder:
         """Sorted distinct values of one field over all records."""
         return sorted({str(r.get(key)) for r in self.records if r.get(key) is not None})
 
+    def machine_label(self, fingerprint: str | None) -> str:
+        """'A', 'B', ... for each distinct fingerprint when the records come from more than one; '' otherwise."""
+        machines = sorted({_machine(fp) for fp in self.distinct("fingerprint")})
+        if len(machines) < 2 or fingerprint is None:
+            return ""
+        return chr(ord("A") + machines.index(_machine(fingerprint)))
+
     def machine_lines(self) -> list[str]:
         """Fingerprint(s) and versions, one readable line each."""
         if not self.records:
             return ["No results yet."]
         stamps = self.distinct("timestamp")
-        lines = [f"Machine: `{fp}`" for fp in self.distinct("fingerprint")]
+        lines = [f"Machine{' ' + self.machine_label(fp) if self.machine_label(fp) else ''}: `{fp}`"
+                 for fp in self.distinct("fingerprint")]
         lines.append(f"torch {', '.join(self.distinct('torch_version'))} · device {', '.join(self.distinct('device'))} · "
                      f"mode {', '.join(self.distinct('mode'))} · recorded {stamps[0][:16].replace('T', ' ')} – {stamps[-1][:16].replace('T', ' ')} UTC")
         if len(self.distinct("mode")) > 1:
             lines.append("Warning: these results come from more than one mode; compare numbers only within a mode.")
         return lines
+
+
+def _machine(fingerprint: str) -> str:
+    """The fingerprint without its mode: the same machine run in two modes is one machine."""
+    return re.sub(r" · mode \S+$", "", str(fingerprint))
 
 
 def _parse_time(value) -> _dt.datetime | None:
@@ -131,7 +145,10 @@ def summary_rows(folder: Folder) -> list[tuple[str, ...]]:
         if not records:
             rows.append((stem, _not_run(folder, stem)) + ("",) * (len(HEADER) - 2))
         for r in records:
-            rows.append((f"{stem} ({r.get('mode')} mode)" if mixed else stem, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
+            label = f"{stem} ({r.get('mode')} mode)" if mixed else stem
+            if folder.machine_label(r.get("fingerprint")):
+                label += f" · machine {folder.machine_label(r.get('fingerprint'))}"
+            rows.append((label, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
                          fmt_median(r.get("baseline_median"), r.get("unit")),
                          fmt_median(r.get("candidate_median"), r.get("unit")),
                          fmt_speedup(r), fmt_accuracy(r), fmt_size(r)))

@@ -118,3 +118,16 @@ def test_mixed_modes_are_flagged(folders, tmp_path):
     md = report.summary_markdown(tmp_path)
     assert "more than one mode" in md
     assert "| 00_start_here (smoke mode) |" in md and "| 02_mixed_precision (standard mode) |" in md
+
+
+def test_records_from_two_machines_are_labelled(folders, tmp_path):
+    _, standard = folders
+    data = json.loads((standard / "02_mixed_precision.json").read_text())
+    for r in data["records"]:
+        r["fingerprint"] = r["fingerprint"].replace(" threads", " threads AVX2-only-test-cpu")
+    (tmp_path / "02_mixed_precision.json").write_text(json.dumps(data))
+    (tmp_path / "00_start_here.json").write_text((standard / "00_start_here.json").read_text())
+    md = report.summary_markdown(tmp_path)
+    assert "Machine A: `" in md and "Machine B: `" in md
+    assert "| 00_start_here · machine A |" in md and "| 02_mixed_precision · machine B |" in md
+    assert "machine" not in report.summary_markdown(standard).split("| notebook |")[1]   # one machine: no labels
