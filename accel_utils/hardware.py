@@ -83,8 +83,7 @@ class Capabilities:
             f"CPU      {self.cpu_model} — {self.physical_cores or '?'} cores / {self.logical_cpus} threads "
             f"(torch uses {self.torch_threads})",
             f"ISA      {', '.join(self.isa) or 'no AVX2 or better found'}"
-            f"  · bf16 native on CPU: {'yes' if self.cpu_bf16_native else 'no'}"
-            f" · int8 dot product (VNNI): {'yes' if self.cpu_int8_vnni else 'no'}",
+            f"  · bf16 native on CPU: {'yes' if self.cpu_bf16_native else 'no'}",
             f"RAM      {self.ram_gb:.1f} GB" if self.ram_gb else "RAM      unknown",
         ]
         if self.gpus:
