@@ -53,7 +53,7 @@ class Folder:
         if not self.records:
             return ["No results yet."]
         stamps = self.distinct("timestamp")
-        lines = [f"Machine{' ' + self.machine_label(fp) if self.machine_label(fp) else ''}: `{fp}`"
+        lines = [f"Machine{' ' + label if (label := self.machine_label(fp)) else ''}: `{fp}`"
                  for fp in self.distinct("fingerprint")]
         lines.append(f"torch {', '.join(self.distinct('torch_version'))} · device {', '.join(self.distinct('device'))} · "
                      f"mode {', '.join(self.distinct('mode'))} · recorded {stamps[0][:16].replace('T', ' ')} – {stamps[-1][:16].replace('T', ' ')} UTC")
@@ -146,8 +146,8 @@ def summary_rows(folder: Folder) -> list[tuple[str, ...]]:
             rows.append((stem, _not_run(folder, stem)) + ("",) * (len(HEADER) - 2))
         for r in records:
             label = f"{stem} ({r.get('mode')} mode)" if mixed else stem
-            if folder.machine_label(r.get("fingerprint")):
-                label += f" · machine {folder.machine_label(r.get('fingerprint'))}"
+            machine = folder.machine_label(r.get("fingerprint"))
+            label += f" · machine {machine}" if machine else ""
             rows.append((label, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
                          fmt_median(r.get("baseline_median"), r.get("unit")),
                          fmt_median(r.get("candidate_median"), r.get("unit")),
