@@ -137,21 +137,31 @@ def benchmark(fn: Callable[[], object], *, label: str = "", device=None, warmup:
                        threads=threads, device=str(device))
 
 
-def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None, warmup: int = 3) -> Measurement:
-    """Time ``n`` single calls one by one (synchronized), for latency percentiles such as p95."""
+def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None, warmup: int = 3,
+               threads: int | None = None) -> Measurement:
+    """Time ``n`` single calls one by one (synchronized), for latency percentiles such as p95.
+
+    ``threads`` (intra-op) applies while timing and is restored after, as in ``benchmark``.
+    """
     if not callable(fn):
         raise TypeError(f"time_calls() needs a callable, got {type(fn).__name__}")
     device = _resolve_device(device)
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
+    old_threads = torch.get_num_threads()
+    threads = threads or old_threads
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            fn()
         _sync(device)
-        times.append(time.perf_counter() - t0)
-    return Measurement(label=label, times=times, number_per_run=1, threads=torch.get_num_threads(), device=str(device))
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old_threads)
+    return Measurement(label=label, times=times, number_per_run=1, threads=threads, device=str(device))
 
 
 def time_first_call(fn: Callable[[], object], *, device=None) -> float:

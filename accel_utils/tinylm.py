@@ -265,10 +265,39 @@ def perplexity(model: nn.Module, ids: torch.Tensor, *, seq_len: int | None = Non
     return math.exp(total / count)
 
 
-def _cache_key(cfg: TinyLMConfig, train_kwargs: dict) -> str:
-    """A short hash of everything that determines a trained checkpoint."""
-    blob = json.dumps({"cfg": asdict(cfg), "train": train_kwargs, "v": 1}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+def state_hash(model: nn.Module) -> str:
+    """A short hash of a model's weights, to name what is derived from them (a draft distilled from a target)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def load_or_fit(module: nn.Module, fit: Callable[[nn.Module], dict], *, name: str, key: dict,
+                cache_dir=None) -> tuple[nn.Module, dict]:
+    """Run ``fit(module)`` once and cache the weights under data/tinylm/; later calls load them instead.
+
+    The file name holds a hash of ``key`` (everything that determines the result), so a change fits again.
+    ``fit`` returns a JSON-able dict of what it did; returns (module in eval mode, that dict plus cached=True/False).
+    """
+    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "tinylm"
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    path = folder / f"{name}-{digest}.pt"
+    if path.exists():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            module.load_state_dict(blob["state_dict"])
+            return module.eval(), {**json.loads(blob["info"]), "cached": True}
+        except Exception:  # a damaged or incompatible file: fit again
+            pass
+    info = fit(module)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                "info": json.dumps(info)}, tmp)
+    tmp.replace(path)
+    return module.eval(), {**info, "cached": False}
 
 
 def load_or_train(cfg: TinyLMConfig, train_ids: torch.Tensor, *, name: str = "tinylm", cache_dir=None,
@@ -279,23 +308,8 @@ def load_or_train(cfg: TinyLMConfig, train_ids: torch.Tensor, *, name: str = "ti
     Returns (model in eval mode, TrainInfo with the seconds the original training took and cached=True/False).
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
-    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "tinylm"
-    path = folder / f"{name}-{_cache_key(cfg, train_kwargs)}.pt"
-    if path.exists():
-        try:
-            model = TinyLM(cfg)
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(blob["state_dict"])
-            info = TrainInfo(**{**json.loads(blob["info"]), "cached": True})
-            return model.to(device).eval(), info
-        except Exception:  # a damaged or incompatible file: train again
-            pass
     torch.manual_seed(train_kwargs.get("seed", 0))
     model = TinyLM(cfg)
-    info = train_lm(model, train_ids, device=device, **train_kwargs)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "info": json.dumps(asdict(info))}, tmp)
-    tmp.replace(path)
-    return model.eval(), info
+    model, info = load_or_fit(model, lambda m: asdict(train_lm(m, train_ids, device=device, **train_kwargs)),
+                              name=name, key={"cfg": asdict(cfg), "train": train_kwargs, "v": 1}, cache_dir=cache_dir)
+    return model.to(device).eval(), TrainInfo(**info)

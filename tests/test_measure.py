@@ -67,6 +67,12 @@ def test_time_calls_gives_one_time_per_call():
     assert len(m.times) == 25 and m.percentile(95) >= m.percentile(50)
 
 
+def test_time_calls_runs_with_the_given_threads_and_restores_them():
+    before, seen = torch.get_num_threads(), []
+    m = au.time_calls(lambda: seen.append(torch.get_num_threads()), n=2, warmup=1, threads=1)
+    assert seen == [1, 1, 1] and m.threads == 1 and torch.get_num_threads() == before
+
+
 def test_time_first_call_is_seconds():
     assert 0.04 < au.time_first_call(lambda: time.sleep(0.05)) < 1.0
 

@@ -1,8 +1,10 @@
 """accel_utils.tinylm: corpus split, tokenizer, model shapes, attention/KV-cache hooks, training, perplexity, cache."""
+import copy
 import math
 
 import pytest
 import torch
+import torch.nn as nn
 
 from accel_utils import tinylm
 
@@ -119,3 +121,28 @@ def test_load_or_train_caches(tmp_path):
     for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
         assert torch.equal(a, b)
     assert len(list(tmp_path.glob("t-*.pt"))) == 1
+
+
+def test_load_or_fit_fits_once_and_names_the_file_by_key(tmp_path):
+    calls = []
+
+    def fit(m):
+        calls.append(1)
+        nn.init.constant_(m.weight, 0.5)
+        return {"steps": 1}
+
+    m1, i1 = tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    m2, i2 = tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert calls == [1] and not i1["cached"] and i2["cached"] and i2["steps"] == 1
+    assert torch.equal(m1.weight, m2.weight) and not m2.training
+    tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 2}, cache_dir=tmp_path)
+    assert calls == [1, 1] and len(list(tmp_path.glob("d-*.pt"))) == 2
+
+
+def test_state_hash_follows_the_weights():
+    a = tinylm.TinyLM(SMALL)
+    b = copy.deepcopy(a)
+    assert tinylm.state_hash(a) == tinylm.state_hash(b)
+    with torch.no_grad():
+        b.head.weight[0, 0] += 1
+    assert tinylm.state_hash(a) != tinylm.state_hash(b)
