@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -137,6 +138,17 @@ def benchmark(fn: Callable[[], object], *, label: str = "", device=None, warmup:
                        threads=threads, device=str(device))
 
 
+@contextmanager
+def _intra_op_threads(threads: int | None):
+    """Run the block with ``threads`` intra-op threads (None: as is), restoring the count after."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads or old)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
 def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None, warmup: int = 3,
                threads: int | None = None) -> Measurement:
     """Time ``n`` single calls one by one (synchronized), for latency percentiles such as p95.
@@ -146,10 +158,7 @@ def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None
     if not callable(fn):
         raise TypeError(f"time_calls() needs a callable, got {type(fn).__name__}")
     device = _resolve_device(device)
-    old_threads = torch.get_num_threads()
-    threads = threads or old_threads
-    torch.set_num_threads(threads)
-    try:
+    with _intra_op_threads(threads) as threads:
         for _ in range(warmup):
             fn()
         _sync(device)
@@ -159,21 +168,23 @@ def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None
             fn()
             _sync(device)
             times.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(old_threads)
     return Measurement(label=label, times=times, number_per_run=1, threads=threads, device=str(device))
 
 
-def time_first_call(fn: Callable[[], object], *, device=None) -> float:
-    """Seconds taken by one synchronized call: for first calls (compile, calibration, autotune)."""
+def time_first_call(fn: Callable[[], object], *, device=None, threads: int | None = None) -> float:
+    """Seconds taken by one synchronized call: for first calls (compile, calibration, autotune).
+
+    ``threads`` (intra-op) applies during the call, as in ``time_calls``.
+    """
     if not callable(fn):
         raise TypeError(f"time_first_call() needs a callable, got {type(fn).__name__}")
     device = _resolve_device(device)
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
+    with _intra_op_threads(threads):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        return time.perf_counter() - t0
 
 
 def compare(baseline: Measurement, candidate: Measurement, *, n_boot: int = 2000, seed: int = 0) -> Speedup:

@@ -77,6 +77,12 @@ def test_time_first_call_is_seconds():
     assert 0.04 < au.time_first_call(lambda: time.sleep(0.05)) < 1.0
 
 
+def test_time_first_call_runs_with_the_given_threads_and_restores_them():
+    before, seen = torch.get_num_threads(), []
+    au.time_first_call(lambda: seen.append(torch.get_num_threads()), threads=1)
+    assert seen == [1] and torch.get_num_threads() == before
+
+
 def test_table_lists_every_measurement():
     a, b = au.Measurement("base", [1.0, 1.1, 0.9]), au.Measurement("cand", [0.5, 0.55, 0.45])
     text = au.table([a, b], items_per_call=10)
