@@ -5,7 +5,7 @@ from .config import MODES, by_mode, data_dir, get_mode, results_dir
 from .counting import count_flops, count_params, model_size_bytes, sparsity
 from .data import KNOWN_DATASETS, DatasetSplits, ImageTensorDataset, SyntheticDataset, load_dataset, make_loaders
 from .hardware import Capabilities, fingerprint, get_device, probe
-from .measure import Measurement, Speedup, benchmark, compare, table, time_calls, time_first_call
+from .measure import Measurement, Speedup, benchmark, benchmark_interleaved, compare, table, time_calls, time_first_call
 from .memory import peak_memory
 from .models import MLP, ResNetSmall, SmallCNN
 from .plots import plot_pareto, plot_roofline, plot_speedups

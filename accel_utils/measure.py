@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from contextlib import contextmanager
@@ -138,6 +139,48 @@ def benchmark(fn: Callable[[], object], *, label: str = "", device=None, warmup:
                        threads=threads, device=str(device))
 
 
+def benchmark_interleaved(fns: dict[str, Callable[[], object]], *, rounds: int | None = None, device=None,
+                          warmup: int = 3, block_time: float | None = None,
+                          threads: int | dict[str, int] | None = None) -> dict[str, Measurement]:
+    """Time several callables in alternating blocks, rotating their order each round, so drift hits all alike.
+
+    Returns one Measurement per label, each holding one time per round: ``compare(a, b, paired=True)`` then
+    takes the ratio within each round. ``threads`` is one intra-op count for all, or one per label.
+    Example: ``m = au.benchmark_interleaved({"eager": f, "fused": g})``, then
+    ``au.compare(m["eager"], m["fused"], paired=True)``.
+    """
+    for label, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"benchmark_interleaved() needs callables, got {type(fn).__name__} for {label!r}")
+    device = _resolve_device(device)
+    rounds = by_mode(4, 10, 15) if rounds is None else rounds
+    block_time = by_mode(0.005, 0.05, 0.1) if block_time is None else block_time
+
+    per_label = threads if isinstance(threads, dict) else {label: threads for label in fns}
+
+    def block(label, number):
+        with _intra_op_threads(per_label.get(label)):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fns[label]()
+            _sync(device)
+            return (time.perf_counter() - t0) / number
+
+    labels, times, numbers = list(fns), {label: [] for label in fns}, {}
+    for label, fn in fns.items():
+        with _intra_op_threads(per_label.get(label)):
+            for _ in range(warmup):
+                fn()
+        numbers[label] = max(1, math.ceil(block_time / max(block(label, 1), 1e-9)))  # calls per block
+    for r in range(rounds):
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+            times[label].append(block(label, numbers[label]))
+    return {label: Measurement(label=label, times=times[label], number_per_run=numbers[label],
+                               threads=per_label.get(label) or torch.get_num_threads(), device=str(device),
+                               meta={"interleaved": True}) for label in labels}
+
+
 @contextmanager
 def _intra_op_threads(threads: int | None):
     """Run the block with ``threads`` intra-op threads (None: as is), restoring the count after."""
@@ -187,19 +230,33 @@ def time_first_call(fn: Callable[[], object], *, device=None, threads: int | Non
         return time.perf_counter() - t0
 
 
-def compare(baseline: Measurement, candidate: Measurement, *, n_boot: int = 2000, seed: int = 0) -> Speedup:
-    """Speedup of candidate over baseline (ratio of medians), with a bootstrap 95% confidence interval."""
+def compare(baseline: Measurement, candidate: Measurement, *, paired: bool = False, n_boot: int = 2000,
+            seed: int = 0) -> Speedup:
+    """Speedup of candidate over baseline with a bootstrap 95% confidence interval.
+
+    Unpaired: the ratio of medians. ``paired=True`` (times taken round by round, as ``benchmark_interleaved``
+    gives them): the median of the per-round ratios, so drift between rounds cancels.
+    """
     b, c = np.asarray(baseline.times, dtype=float), np.asarray(candidate.times, dtype=float)
     if b.size == 0 or c.size == 0:
         raise ValueError("compare() needs measurements with at least one time each")
     rng = np.random.default_rng(seed)
-    boot_b = np.median(rng.choice(b, size=(n_boot, b.size), replace=True), axis=1)
-    boot_c = np.median(rng.choice(c, size=(n_boot, c.size), replace=True), axis=1)
-    low, high = np.percentile(boot_b / boot_c, [2.5, 97.5])
-    return Speedup(float(np.median(b) / np.median(c)), float(low), float(high), baseline.label, candidate.label)
+    if paired:
+        if b.size != c.size:
+            raise ValueError(f"compare(paired=True) needs one time per round in each; got {b.size} and {c.size}")
+        ratios = b / c
+        value = float(np.median(ratios))
+        boot = np.median(rng.choice(ratios, size=(n_boot, ratios.size), replace=True), axis=1)
+    else:
+        value = float(np.median(b) / np.median(c))
+        boot = (np.median(rng.choice(b, size=(n_boot, b.size), replace=True), axis=1)
+                / np.median(rng.choice(c, size=(n_boot, c.size), replace=True), axis=1))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return Speedup(value, float(low), float(high), baseline.label, candidate.label)
 
 
-def table(measurements: list[Measurement], *, baseline: int = 0, items_per_call: int | None = None) -> str:
+def table(measurements: list[Measurement], *, baseline: int = 0, items_per_call: int | None = None,
+          paired: bool = False) -> str:
     """A plain-text table: median, IQR, runs, (throughput) and speedup with CI against one baseline."""
     base = measurements[baseline]
     width = max(len(m.label) for m in measurements)
@@ -214,7 +271,7 @@ def table(measurements: list[Measurement], *, baseline: int = 0, items_per_call:
         if m is base:
             row += "  1.00× (baseline)"
         else:
-            s = compare(base, m)
+            s = compare(base, m, paired=paired)
             row += f"  {s.value:.2f}× ({s.ci_low:.2f}–{s.ci_high:.2f})"
         rows.append(row)
     return "\n".join(rows)

@@ -62,6 +62,40 @@ def test_compare_is_deterministic():
     assert au.compare(a, b) == au.compare(a, b)
 
 
+def test_compare_paired_cancels_drift_between_rounds():
+    drifting = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]               # the machine slows down round by round
+    base = au.Measurement("base", [1.2 * t for t in drifting])
+    cand = au.Measurement("cand", drifting)
+    unpaired, paired = au.compare(base, cand), au.compare(base, cand, paired=True)
+    assert unpaired.ci_low < 1 < unpaired.ci_high          # drift swamps the change between independent samples
+    assert paired.value == pytest.approx(1.2) and paired.ci_low == pytest.approx(1.2) == paired.ci_high
+    with pytest.raises(ValueError, match="one time per round"):
+        au.compare(base, au.Measurement("short", drifting[:3]), paired=True)
+
+
+def test_benchmark_interleaved_alternates_and_rotates_the_order():
+    order, before = [], torch.get_num_threads()
+    fns = {name: (lambda name=name: order.append((name, torch.get_num_threads()))) for name in "abc"}
+    ms = au.benchmark_interleaved(fns, rounds=3, warmup=0, block_time=0, threads=1)
+    assert list(ms) == ["a", "b", "c"] and all(len(m.times) == 3 and m.number_per_run == 1 for m in ms.values())
+    timed = [name for name, _ in order[3:]]                 # after one calibration call each
+    assert timed == list("abc" "bca" "cab") and {n for _, n in order} == {1} and torch.get_num_threads() == before
+    assert au.compare(ms["a"], ms["b"], paired=True).ci_low > 0
+
+
+def test_benchmark_interleaved_takes_a_thread_count_per_label():
+    seen, before = {}, torch.get_num_threads()
+    fns = {name: (lambda name=name: seen.setdefault(name, set()).add(torch.get_num_threads())) for name in "ab"}
+    ms = au.benchmark_interleaved(fns, rounds=2, warmup=1, block_time=0, threads={"a": 1, "b": 2})
+    assert seen == {"a": {1}, "b": {2}} and ms["a"].threads == 1 and ms["b"].threads == 2
+    assert torch.get_num_threads() == before
+
+
+def test_benchmark_interleaved_rejects_non_callable():
+    with pytest.raises(TypeError, match="'x'"):
+        au.benchmark_interleaved({"x": 3})
+
+
 def test_time_calls_gives_one_time_per_call():
     m = au.time_calls(lambda: None, n=25, label="noop")
     assert len(m.times) == 25 and m.percentile(95) >= m.percentile(50)
