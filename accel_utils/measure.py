@@ -155,10 +155,9 @@ def benchmark_interleaved(fns: dict[str, Callable[[], object]], *, rounds: int |
     device = _resolve_device(device)
     rounds = by_mode(4, 10, 15) if rounds is None else rounds
     block_time = by_mode(0.005, 0.05, 0.1) if block_time is None else block_time
-
     per_label = threads if isinstance(threads, dict) else {label: threads for label in fns}
 
-    def block(label, number):
+    def block(label, number):  # perf_counter, not Timer.timeit: that runs two extra calls before every block
         with _intra_op_threads(per_label.get(label)):
             _sync(device)
             t0 = time.perf_counter()
