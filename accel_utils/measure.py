@@ -24,6 +24,16 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
+def _seconds_per_call(fn: Callable[[], object], device: torch.device, number: int = 1) -> float:
+    """Wall-clock seconds per call of ``number`` calls of ``fn``, the device synchronized before and after."""
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / number
+
+
 def _fmt_time(seconds: float) -> str:
     """1.23 ms, 45.6 µs, 2.31 s."""
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
@@ -157,14 +167,9 @@ def benchmark_interleaved(fns: dict[str, Callable[[], object]], *, rounds: int |
     block_time = by_mode(0.005, 0.05, 0.1) if block_time is None else block_time
     per_label = threads if isinstance(threads, dict) else {label: threads for label in fns}
 
-    def block(label, number):  # perf_counter, not Timer.timeit: that runs two extra calls before every block
+    def block(label, number):  # a stopwatch, not Timer.timeit: that runs two extra calls before every block
         with _intra_op_threads(per_label.get(label)):
-            _sync(device)
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fns[label]()
-            _sync(device)
-            return (time.perf_counter() - t0) / number
+            return _seconds_per_call(fns[label], device, number)
 
     labels, times, numbers = list(fns), {label: [] for label in fns}, {}
     for label, fn in fns.items():
@@ -176,8 +181,8 @@ def benchmark_interleaved(fns: dict[str, Callable[[], object]], *, rounds: int |
         for label in labels[r % len(labels):] + labels[:r % len(labels)]:
             times[label].append(block(label, numbers[label]))
     return {label: Measurement(label=label, times=times[label], number_per_run=numbers[label],
-                               threads=per_label.get(label) or torch.get_num_threads(), device=str(device),
-                               meta={"interleaved": True}) for label in labels}
+                               threads=per_label.get(label) or torch.get_num_threads(), device=str(device))
+            for label in labels}
 
 
 @contextmanager
@@ -203,13 +208,7 @@ def time_calls(fn: Callable[[], object], *, n: int, label: str = "", device=None
     with _intra_op_threads(threads) as threads:
         for _ in range(warmup):
             fn()
-        _sync(device)
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            _sync(device)
-            times.append(time.perf_counter() - t0)
+        times = [_seconds_per_call(fn, device) for _ in range(n)]
     return Measurement(label=label, times=times, number_per_run=1, threads=threads, device=str(device))
 
 
@@ -222,11 +221,7 @@ def time_first_call(fn: Callable[[], object], *, device=None, threads: int | Non
         raise TypeError(f"time_first_call() needs a callable, got {type(fn).__name__}")
     device = _resolve_device(device)
     with _intra_op_threads(threads):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        return time.perf_counter() - t0
+        return _seconds_per_call(fn, device)
 
 
 def compare(baseline: Measurement, candidate: Measurement, *, paired: bool = False, n_boot: int = 2000,
