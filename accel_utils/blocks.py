@@ -4,7 +4,7 @@ The notebook 11 writes these out step by step; this module holds the reusable ve
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 

@@ -12,16 +12,20 @@ INT8) and measures each prefix the same way::
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .hardware import fingerprint
-from .measure import Measurement, Speedup, benchmark, compare
+from .core.config import project_root, results_dir
+from .core.fmt import format_time
+from .core.machine import fingerprint
+from .core.results import load_results
+from .core.stats import Measurement, Speedup, compare
+from .core.timing import benchmark
 
 
 @dataclass
@@ -103,21 +107,17 @@ def step_speedups(stages: Sequence[Stage], *, batched: bool = False) -> list[Spe
     return [compare(pick(a), pick(b)) for a, b in zip(stages[:-1], stages[1:])]
 
 
-def _fmt_ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.2f}"
-
-
 def chain_table(stages: Sequence[Stage]) -> str:
     """A text table of every prefix: accuracy, batch-1 and batched latency with speedups (95% CI), throughput, size."""
     s1, sb = cumulative_speedups(stages), cumulative_speedups(stages, batched=True)
     b = stages[0].batch
     width = max(len(s.name) for s in stages)
-    head = (f"{'stage':{width}}  {'acc %':>6}  {'b1 ms':>7}  {'speedup b1 (95% CI)':>20}  {f'b{b} ms':>7}  "
+    head = (f"{'stage':{width}}  {'acc %':>6}  {'b1':>9}  {'speedup b1 (95% CI)':>20}  {f'b{b}':>9}  "
             f"{f'speedup b{b} (95% CI)':>20}  {'img/s':>8}  {'size kB':>8}  {'smaller':>7}")
     rows = [head]
     for st, a, c in zip(stages, s1, sb):
-        rows.append(f"{st.name:{width}}  {100 * st.accuracy:6.1f}  {_fmt_ms(st.latency_1.median):>7}  "
-                    f"{f'{a.value:.2f}× ({a.ci_low:.2f}–{a.ci_high:.2f})':>20}  {_fmt_ms(st.latency_batch.median):>7}  "
+        rows.append(f"{st.name:{width}}  {100 * st.accuracy:6.1f}  {format_time(st.latency_1.median):>9}  "
+                    f"{f'{a.value:.2f}× ({a.ci_low:.2f}–{a.ci_high:.2f})':>20}  {format_time(st.latency_batch.median):>9}  "
                     f"{f'{c.value:.2f}× ({c.ci_low:.2f}–{c.ci_high:.2f})':>20}  {st.throughput:8.0f}  "
                     f"{st.size_bytes / 1e3:8.1f}  {stages[0].size_bytes / st.size_bytes:6.1f}×")
     return "\n".join(rows)
@@ -159,8 +159,6 @@ def plot_waterfall(stages: Sequence[Stage], *, batched: bool = False, title: str
 
 def results_folders() -> list[tuple[str, Path]]:
     """Where course results may be, in order: the learner's results/ folder, then the reference run's."""
-    from .config import project_root, results_dir
-
     folders = [("your results/", results_dir())]
     root = project_root()
     candidates = ([root / "reference" / "results"] if root else []) + [Path.cwd().parent / "reference" / "results",
@@ -177,8 +175,6 @@ def course_results(notebooks: Sequence[str], folders: Sequence[tuple[str, Path]]
 
     A notebook found in no folder maps to ``("not run", [])``: never a stale or made-up number.
     """
-    from .results import load_results
-
     folders = list(folders) if folders is not None else results_folders()
     out = {}
     for nb in notebooks:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .config import data_dir
+from .core.config import data_dir
 
 KNOWN_DATASETS = ("mnist5k", "mnist", "fashion_mnist", "cifar10", "synthetic")
 MNIST5K_FILE = "mnist_5k.csv.gz"

@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from .allocator import keep_freed_memory
+from .core.allocator import keep_freed_memory
 from .data import load_dataset
 from .models import MLP, SmallCNN
 

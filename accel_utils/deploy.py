@@ -13,17 +13,16 @@ The chain a notebook (or the capstone) runs::
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import statistics
 import time
-import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from .core.quiet import quiet_libraries
 
 OPT_LEVELS = ("disable", "basic", "extended", "all")
 
@@ -35,20 +34,9 @@ def _to_numpy(x) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-@contextlib.contextmanager
 def _quiet():
     """Silence the exporter's progress prints and warnings (they are noise in a notebook)."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
-    old = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, old):
-            lg.setLevel(level)
+    return quiet_libraries(("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"))
 
 
 def export_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path, *, dynamic_batch: bool = True,

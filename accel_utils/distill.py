@@ -12,16 +12,13 @@ scratch" baseline for a distilled student.
 """
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from .hardware import get_device
-from .training import History, evaluate
+from .core.machine import get_device
+from .training import History, fit
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor | None = None, *,
@@ -81,50 +78,28 @@ def fit_distill(student: nn.Module, train_loader, *, teacher: nn.Module | None =
                 alpha: float = 0.9, epochs: int = 1, lr: float = 1e-3, device=None,
                 optimizer: torch.optim.Optimizer | None = None, scheduler=None, test_loader=None,
                 max_steps: int | None = None, progress: bool = False, desc: str = "distill") -> History:
-    """Train ``student`` with ``kd_loss`` and return its History (as ``au.fit`` does); Adam(lr) by default.
+    """Train ``student`` with ``kd_loss`` through ``au.fit`` and return its History; Adam(lr) by default.
 
     Batches are ``(x, y, teacher_logits)`` (from ``make_distill_loader``), or ``(x, y)`` with a ``teacher``
     module run on each batch in eval mode. ``alpha=0`` needs no teacher: plain training on the labels.
-    ``scheduler`` is stepped after every optimizer step.
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device) if device is not None else get_device()
-    student.to(device)
     if teacher is not None:
         teacher.to(device).eval()
-    optimizer = optimizer or torch.optim.Adam(student.parameters(), lr=lr)
-    history, steps = History(), 0
-    for epoch in range(epochs):
-        student.train()
-        t0, losses = time.perf_counter(), []
-        for batch in tqdm(train_loader, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, disable=not progress):
-            x, y = batch[0].to(device), batch[1].to(device)
-            if len(batch) > 2:
-                t_logits = batch[2].to(device)
-            elif teacher is not None:
-                with torch.no_grad():
-                    t_logits = teacher(x)
-            elif alpha > 0:
-                raise ValueError("alpha > 0 needs teacher logits: pass teacher= or batches (x, y, logits)")
-            else:
-                t_logits = None
-            optimizer.zero_grad(set_to_none=True)
-            out = student(x)
-            loss = kd_loss(out, t_logits, y, T=T, alpha=alpha) if alpha > 0 else F.cross_entropy(out, y)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            losses.append(float(loss.detach()))
-            steps += 1
-            if max_steps is not None and steps >= max_steps:
-                break
-        history.epoch_seconds.append(time.perf_counter() - t0)
-        history.step_loss += losses
-        history.epoch_loss.append(float(np.mean(losses)) if losses else float("nan"))
-        if test_loader is not None:
-            history.test_accuracy.append(evaluate(student, test_loader, device=device))
-        if max_steps is not None and steps >= max_steps:
-            break
-    return history
+
+    def compute_loss(model: nn.Module, batch: tuple) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        out = model(x)
+        if alpha == 0:
+            return F.cross_entropy(out, y)
+        if len(batch) > 2:
+            t_logits = batch[2]
+        elif teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+        else:
+            raise ValueError("alpha > 0 needs teacher logits: pass teacher= or batches (x, y, logits)")
+        return kd_loss(out, t_logits, y, T=T, alpha=alpha)
+
+    return fit(student, train_loader, epochs=epochs, lr=lr, device=device, optimizer=optimizer, scheduler=scheduler,
+               compute_loss=compute_loss, test_loader=test_loader, max_steps=max_steps, progress=progress, desc=desc)

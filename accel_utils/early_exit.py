@@ -5,16 +5,15 @@ The notebook 12 writes these out step by step; this module holds the reusable ve
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hardware import get_device
-from .measure import Measurement, Speedup
+from .core.machine import get_device
 from .models import BasicBlock
 
 POLICIES = ("confidence", "entropy")
@@ -155,27 +154,9 @@ def multi_exit_loss(outputs: Sequence[torch.Tensor], y: torch.Tensor, weights: S
     return sum(w * F.cross_entropy(o, y) for w, o in zip(weights, outputs))
 
 
-def fit_multi_exit(model: MultiExitNet, train_loader, *, epochs: int = 1, lr: float = 1e-3,
-                   weights: Sequence[float] | None = None, device=None, progress: bool = True) -> list[float]:
-    """Train every exit jointly (Adam, weighted sum of head losses); returns the mean loss per epoch."""
-    from tqdm.auto import tqdm
-
-    device = torch.device(device) if device is not None else get_device()
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    epoch_loss = []
-    for epoch in range(epochs):
-        losses = []
-        for x, y in tqdm(train_loader, desc=f"train {epoch + 1}/{epochs}", leave=False, disable=not progress):
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = multi_exit_loss(model(x), y, weights)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-        epoch_loss.append(float(np.mean(losses)))
-    model.eval()
-    return epoch_loss
+def multi_exit_step(model: MultiExitNet, batch: tuple) -> torch.Tensor:
+    """``au.fit``'s loss for a multi-exit net: every exit trained jointly, with equal weights."""
+    return multi_exit_loss(model(batch[0]), batch[1])
 
 
 @torch.inference_mode()
@@ -235,19 +216,3 @@ def calibrate_threshold(logits: torch.Tensor, labels: torch.Tensor, *, policy: s
         if result.accuracy >= final - max_drop:
             return result
     return simulate_policy(logits, labels, 1.01 if policy == "confidence" else -1.0, policy)  # never exit early
-
-
-def compare_means(baseline: Measurement, candidate: Measurement, *, n_boot: int = 2000, seed: int = 0) -> Speedup:
-    """Speedup as a ratio of MEAN times (what average latency per request sees), with a bootstrap 95% CI.
-
-    Use it for early exit, where the mean over a mix of fast and slow samples is the quantity of interest;
-    ``au.compare`` is the ratio of medians.
-    """
-    b, c = np.asarray(baseline.times, dtype=float), np.asarray(candidate.times, dtype=float)
-    if b.size == 0 or c.size == 0:
-        raise ValueError("compare_means() needs measurements with at least one time each")
-    rng = np.random.default_rng(seed)
-    boot_b = rng.choice(b, size=(n_boot, b.size), replace=True).mean(axis=1)
-    boot_c = rng.choice(c, size=(n_boot, c.size), replace=True).mean(axis=1)
-    low, high = np.percentile(boot_b / boot_c, [2.5, 97.5])
-    return Speedup(float(b.mean() / c.mean()), float(low), float(high), baseline.label, candidate.label)

@@ -22,9 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 __all__ = ["LaunchError", "LaunchTimeout", "PortInUseError", "Run", "free_port", "port_in_use",
            "torchrun_command", "multinode_command", "torchrun", "run_command"]

@@ -1,7 +1,7 @@
 """Models shared across notebooks: a small CNN, a ResNet-style net for 28×28/32×32 inputs, an MLP."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import nn
 

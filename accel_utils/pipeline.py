@@ -9,15 +9,16 @@ import json
 import math
 import os
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from .config import data_dir
+from .core.config import data_dir
+from .core.timing import time_first_call
 
 PIPELINE_FOLDER = "pipeline_images"
 
@@ -256,8 +257,6 @@ def wait_vs_compute(loader, step: Callable, *, steps: int, skip: int = 1, device
 
     The first ``skip`` steps (worker start-up, first-call costs) are run but not kept.
     """
-    from .measure import time_first_call
-
     result, it = WaitCompute(), iter(loader)
     box = {}
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import io
 import zlib
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import torch

@@ -15,23 +15,21 @@ pairs of products in int16, which can overflow: there weights are quantized to 7
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
 import tempfile
-import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
+
+from .core.machine import probe
+from .core.quiet import quiet_libraries
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 def needs_reduce_range() -> bool:
     """True where ONNX Runtime's u8×s8 kernels can saturate (x86 AVX2 without VNNI): weights then get 7 bits."""
-    from .hardware import probe
-
     return probe().cpu_int8_saturates
 
 
@@ -44,18 +42,9 @@ def _input_name(onnx_path: str | Path) -> str:
     return next(i.name for i in model.graph.input if i.name not in inits)
 
 
-@contextlib.contextmanager
 def _quiet():
     """Hide the quantizer's advice prints and warnings (e.g. 'please run pre-processing')."""
-    logger = logging.getLogger()
-    old = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(old)
+    return quiet_libraries(("",))
 
 
 def _reader_base():

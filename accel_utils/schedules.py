@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .hardware import get_device
+from .core.machine import get_device
 
 
 class TensorBatches:

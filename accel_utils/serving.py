@@ -1,8 +1,8 @@
 """Serving with dynamic batching, simulated from measured service times: latency p50/p95 at an arrival rate."""
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 

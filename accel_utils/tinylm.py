@@ -11,15 +11,15 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import data_dir
+from .core.config import data_dir
 
 
 # ---------------------------------------------------------------- data
@@ -151,7 +151,7 @@ class TinyLM(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def set_attention(self, fn: Callable) -> "TinyLM":
+    def set_attention(self, fn: Callable) -> TinyLM:
         """Use fn(q, k, v, *, is_causal=False, mask=None) in every layer (e.g. a naive attention); returns self."""
         for block in self.blocks:
             block.attn.attn_fn = fn

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import accel_utils as au
-from accel_utils import allocator
+from accel_utils.core import allocator
 
 
 def test_keep_freed_memory_says_what_it_did(monkeypatch):
@@ -22,7 +22,7 @@ def test_a_preloaded_caching_allocator_is_left_alone(monkeypatch):
 
 
 def test_the_timing_script_prints_its_allocator_and_times():
-    run = subprocess.run([sys.executable, "-m", "accel_utils.allocator", "--keep"], capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "accel_utils.allocator_demo", "--keep"], capture_output=True, text=True,
                          env={**__import__("os").environ, "ACCEL_MODE": "smoke"}, timeout=300)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from accel_utils import early_exit as ee
-from accel_utils.measure import Measurement
 
 
 @pytest.fixture
@@ -91,13 +90,6 @@ def test_multi_exit_loss_and_training_step(model):
     assert torch.allclose(loss, manual)
     with pytest.raises(ValueError, match="weights"):
         ee.multi_exit_loss(outs, y, [1.0])
-
-
-def test_compare_means():
-    base = Measurement("full", [2.0] * 10 + [2.2] * 10)
-    cand = Measurement("early", [1.0] * 10 + [1.1] * 10)
-    s = ee.compare_means(base, cand)
-    assert s.value == pytest.approx(2.0) and s.ci_low <= 2.0 <= s.ci_high
 
 
 def test_bad_construction():

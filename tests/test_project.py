@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from accel_utils.course import COURSE
+from accel_utils.core.course import COURSE
 from tools.course_repo import colab_url, repo_url
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from accel_utils import report
-from accel_utils.course import COURSE
+from accel_utils.core import report
+from accel_utils.core.course import COURSE
 
 ROOT = Path(__file__).resolve().parent.parent
 

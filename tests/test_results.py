@@ -47,7 +47,7 @@ def test_record_is_atomic_on_failure(tmp_path, monkeypatch):
     def broken_dumps(*a, **k):
         raise KeyboardInterrupt
 
-    from accel_utils import results as results_module
+    from accel_utils.core import results as results_module
     monkeypatch.setattr(results_module.json, "dumps", broken_dumps)
     with pytest.raises(KeyboardInterrupt):
         au.record(notebook="99_test", technique="lost", baseline=m, candidate=m, folder=tmp_path)

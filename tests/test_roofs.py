@@ -1,7 +1,7 @@
 """measure_roofs: the peak is the better of the two kernels, the ridge and roof follow from the two roofs."""
 import pytest
 
-from accel_utils import roofs
+from accel_utils.core import roofs
 
 
 def test_measure_roofs_takes_the_better_kernel():

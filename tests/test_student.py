@@ -1,15 +1,13 @@
 """Student versions: generated from the teacher notebooks with every solution cell removed and the checks kept."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tools.make_student import is_solution, main, make_student  # noqa: E402
+from tools.make_student import is_solution, main, make_student
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

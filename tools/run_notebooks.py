@@ -1,12 +1,14 @@
 """Execute the course notebooks headless, one after another, and aggregate their results.
 
-    python tools/run_notebooks.py --out build --results results   # make run
-    python tools/run_notebooks.py --inplace 03_batch_size           # refresh a committed notebook's outputs
+    python -m tools.run_notebooks --out build --results results   # make run: the solved versions, into build/
+    python -m tools.run_notebooks --inplace 03_batch_size           # refresh a teacher notebook's stored outputs
+    python -m tools.run_notebooks --student --out build/student     # the learner's versions, answers left empty
 A failing notebook is reported by name with its error; the others still run; the exit code is 1 at the end.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -16,9 +18,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from accel_utils.course import COURSE, lesson  # noqa: E402
-from tools.course_repo import NOTEBOOKS, ROOT  # noqa: E402
+from accel_utils.core.course import COURSE, lesson
+from accel_utils.core.report import write_report
+from accel_utils.core.results import write_atomic
+from tools.course_repo import NOTEBOOKS, ROOT, SOLUTIONS
+from tools.make_student import make_student
 
 REFERENCE_RESULTS = ROOT / "reference" / "results"
 
@@ -57,14 +61,10 @@ def write_html(nb, target: Path) -> None:
 
 def _note_run_time(results: Path, stem: str, seconds: float) -> None:
     """Keep each notebook's last wall-clock run time (README's 'minutes' column) in run_times.json."""
-    import json
-
-    from accel_utils.results import _write_atomic
-
     path = results / "run_times.json"
     times = json.loads(path.read_text()) if path.exists() else {}
     times[stem] = {"seconds": round(seconds, 1), "mode": os.environ["ACCEL_MODE"]}
-    _write_atomic(path, json.dumps(times, indent=1, sort_keys=True))
+    write_atomic(path, json.dumps(times, indent=1, sort_keys=True))
 
 
 def main() -> int:
@@ -72,12 +72,17 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", help="stems or numbers (default: the whole course)")
     parser.add_argument("--out", default="build", help="folder for executed notebooks and HTML")
     parser.add_argument("--results", default=None, help="results folder (default results/, reference/results with --inplace)")
-    parser.add_argument("--inplace", action="store_true", help="store outputs in notebooks/ (the reference run)")
+    parser.add_argument("--inplace", action="store_true",
+                        help="store outputs in solutions/ and regenerate notebooks/ (the reference run)")
+    parser.add_argument("--student", action="store_true", help="run the learner's versions in notebooks/")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     parser.add_argument("--no-report", action="store_true", help="skip the results report at the end")
     args = parser.parse_args()
 
-    items = [lesson(n) for n in args.notebooks] if args.notebooks else [i for i in COURSE if (NOTEBOOKS / i.filename).exists()]
+    if args.inplace and args.student:
+        parser.error("--inplace stores the teacher versions' outputs; it cannot run the student versions")
+    source = NOTEBOOKS if args.student else SOLUTIONS
+    items = [lesson(n) for n in args.notebooks] if args.notebooks else [i for i in COURSE if (source / i.filename).exists()]
     results = Path(args.results) if args.results else (REFERENCE_RESULTS if args.inplace else ROOT / "results")
     os.environ["ACCEL_RESULTS_DIR"] = str(results.resolve())
     os.environ.setdefault("ACCEL_MODE", "standard")
@@ -91,11 +96,12 @@ def main() -> int:
         t0 = time.perf_counter()
         print(f"[{n}/{len(items)}] {item.stem} …", end=" ", flush=True)
         (results / f"{item.stem}.json").unlink(missing_ok=True)  # a failed run must show "not run", not old numbers
-        nb, error = execute(NOTEBOOKS / item.filename, args.timeout)
+        nb, error = execute(source / item.filename, args.timeout)
         elapsed = time.perf_counter() - t0
         if args.inplace:
             if error is None:
-                nbformat.write(nb, NOTEBOOKS / item.filename)
+                nbformat.write(nb, SOLUTIONS / item.filename)
+                make_student([SOLUTIONS / item.filename])
         else:
             nbformat.write(nb, out / item.filename)
             write_html(nb, out / f"{item.stem}.html")
@@ -108,8 +114,6 @@ def main() -> int:
             print(f"ok ({elapsed:.0f} s)", flush=True)
 
     if not args.no_report:
-        from accel_utils.report import write_report
-
         paths = write_report(results)
         print("report:", ", ".join(str(p) for p in paths))
     print(f"{len(items) - len(failures)} passed, {len(failures)} failed in {time.perf_counter() - start:.0f} s")

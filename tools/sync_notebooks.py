@@ -1,7 +1,7 @@
-"""Write the generated cells of every notebook: navigation, Colab badge, the setup cell; strip widget state.
+"""Write the generated cells of every teacher notebook (navigation, Colab badge, setup), then the student versions.
 
-    python tools/sync_notebooks.py          # rewrite notebooks/ in place
-    python tools/sync_notebooks.py --check  # exit 1 if anything is out of step (used by the tests)
+    python -m tools.sync_notebooks          # rewrite solutions/ in place and regenerate notebooks/
+    python -m tools.sync_notebooks --check  # exit 1 if anything is out of step (used by the tests)
 """
 from __future__ import annotations
 
@@ -10,103 +10,38 @@ import sys
 
 import nbformat
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
-from accel_utils.course import COURSE  # noqa: E402
-from tools.course_repo import NOTEBOOKS, colab_extras, colab_url, repo_url  # noqa: E402
-
-COLAB_DIR = "/content/accel-course"
+from accel_utils.core.course import COURSE
+from tools.course_repo import SOLUTIONS, sync
+from tools.make_student import make_student, stale
 
 
-def nav_line(index: int) -> str:
-    """‹ previous | Contents | next › links for the notebook at index in COURSE."""
-    parts = []
-    if index > 0:
-        prev = COURSE[index - 1]
-        parts.append(f"[‹ {prev.number} · {prev.title}]({prev.filename})")
-    parts.append("[Contents](../README.md#course-map)")
-    if index + 1 < len(COURSE):
-        nxt = COURSE[index + 1]
-        parts.append(f"[{nxt.number} · {nxt.title} ›]({nxt.filename})")
-    return " | ".join(parts)
-
-
-def header_source(index: int) -> str:
-    """The first cell: navigation and the Open-in-Colab badge for this very file."""
-    badge = (f'<a href="{colab_url(COURSE[index].filename)}" target="_parent">'
-             '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>')
-    return f"{nav_line(index)}\n\n{badge}"
-
-
-def footer_source(index: int) -> str:
-    """The last cell: navigation again."""
-    return f"---\n{nav_line(index)}"
-
-
-def setup_source() -> str:
-    """The setup cell, identical in every notebook."""
-    extras = ", ".join(repr(e) for e in colab_extras())
-    return f'''# Setup, the same in every notebook. Locally it imports the installed course package;
-# on Colab it fetches the course and installs it with --no-deps, so Colab's own torch stays.
-import os, subprocess, sys
-if "google.colab" in sys.modules:
-    if not os.path.isdir("{COLAB_DIR}"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", "{repo_url()}", "{COLAB_DIR}"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "{COLAB_DIR}"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", {extras}], check=True)
-    os.environ.setdefault("ACCEL_DATA_DIR", "{COLAB_DIR}/data")
-    os.environ.setdefault("ACCEL_RESULTS_DIR", "{COLAB_DIR}/results")
-try:
-    import accel_utils as au
-except ModuleNotFoundError:  # a checkout used without installing: take the package beside notebooks/
-    sys.path.insert(0, os.path.abspath(".."))
-    import accel_utils as au
-au.keep_freed_memory();  # freed tensor memory is reused, not returned to the OS: notebook 00 measures why'''
-
-
-def _cell_with_tag(nb, tag: str):
-    """The first cell carrying tag, or None."""
-    return next((c for c in nb.cells if tag in c.get("metadata", {}).get("tags", [])), None)
-
-
-def sync(nb, index: int) -> None:
-    """Put the generated cells of notebook COURSE[index] in place."""
-    wanted = {"nav-header": ("markdown", header_source(index), 0),
-              "setup": ("code", setup_source(), None),
-              "nav-footer": ("markdown", footer_source(index), -1)}
-    for tag, (kind, source, position) in wanted.items():
-        cell = _cell_with_tag(nb, tag)
-        if cell is None:
-            if position is None:
-                raise ValueError(f"{COURSE[index].filename}: no cell tagged {tag!r}; tag the setup cell")
-            cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
-            cell.metadata["tags"] = [tag]
-            nb.cells.insert(position if position == 0 else len(nb.cells), cell)
-        cell.source = source
-    nb.metadata.pop("widgets", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report notebooks out of step, change nothing")
-    args = parser.parse_args()
-    stale = []
+    args = parser.parse_args(argv)
+    behind, paths = [], []
     for index, item in enumerate(COURSE):
-        path = NOTEBOOKS / item.filename
+        path = SOLUTIONS / item.filename
         if not path.exists():
             continue
+        paths.append(path)
         before = path.read_text()
         nb = nbformat.reads(before, as_version=4)
-        sync(nb, index)
+        sync(nb, index, "solutions")
         after = nbformat.writes(nb) + "\n"
         if after != before:
-            stale.append(item.filename)
+            behind.append(f"solutions/{item.filename}")
             if not args.check:
                 path.write_text(after)
-    if args.check and stale:
-        print("out of step (run python tools/sync_notebooks.py):", ", ".join(stale))
-        return 1
-    print(("checked" if args.check else "synced"), sum((NOTEBOOKS / i.filename).exists() for i in COURSE), "notebooks")
+    if args.check:
+        behind += [f"notebooks/{name}" for name in stale(paths)]
+        if behind:
+            print("out of step (run python -m tools.sync_notebooks):", ", ".join(behind))
+            return 1
+        print("checked", len(paths), "notebooks and their student versions")
+        return 0
+    make_student(paths)
+    print("synced", len(paths), "notebooks and wrote their student versions")
     return 0
 
 

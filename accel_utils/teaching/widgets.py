@@ -1,13 +1,15 @@
 """Explore controls built from core ipywidgets only (they work with Colab's ipywidgets 7)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
-def explore(fn: Callable, **controls):
-    """Show ``fn`` with one control per keyword (as in ipywidgets.interact) and return the widget.
+def explore(fn: Callable, **controls) -> None:
+    """Show ``fn`` with one control per keyword (as ipywidgets.interact does), rendered once.
 
-    Example: ``au.explore(show, workers=(0, 4, 1), cached=False)``. Runs headless too (nothing to click).
+    ``fn`` should draw its answer (a matplotlib figure, shown with ``plt.show()``): each change of a control
+    replaces the figure. Example: ``au.explore(show, workers=(0, 4, 1), cached=False)``. Headless (CI, nbclient)
+    it runs ``fn`` once with the defaults.
     """
     import ipywidgets
     from IPython.display import display
@@ -17,4 +19,3 @@ def explore(fn: Callable, **controls):
         if hasattr(child, "continuous_update"):
             child.continuous_update = False
     display(ui)
-    return ui

@@ -6,7 +6,7 @@ memory at every call, and how many depends on what the process did before: the s
 and after a training run can differ by half. PyTorch's CPU performance guide recommends a caching allocator for
 this reason; ``keep_freed_memory()`` gets the same behaviour from glibc itself.
 
-    python -m accel_utils.allocator [--keep]   # time a small CNN's inference; print the times as JSON (notebook 00)
+Notebook 00 measures the difference with ``python -m accel_utils.allocator_demo [--keep]``.
 """
 from __future__ import annotations
 
@@ -47,25 +47,3 @@ def keep_freed_memory() -> str:
         ok = False
     _state = "glibc malloc, freed memory kept for reuse" if ok else "the C library's malloc, untuned (no mallopt)"
     return _state
-
-
-def _time_cnn_inference() -> list[float]:
-    """Seconds per call of a SmallCNN's inference on a batch of 64 MNIST-sized images, in a fresh process."""
-    import torch
-
-    from .measure import benchmark
-    from .models import SmallCNN
-
-    torch.manual_seed(0)
-    model = SmallCNN(1, 10, (32, 64, 128)).eval()
-    x = torch.randn(64, 1, 28, 28)
-    with torch.inference_mode():
-        return benchmark(lambda: model(x), label="SmallCNN batch 64", device="cpu").times
-
-
-if __name__ == "__main__":
-    import json
-
-    if "--keep" in sys.argv:
-        keep_freed_memory()
-    print(json.dumps({"allocator": allocator_state(), "times": _time_cnn_inference()}))

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import torch
 
+from .allocator import allocator_state
 from .config import get_mode
 
+BIG_GPU_MULTIPROCESSORS = 80   # A100 108, H100/H200 132; T4 40, L4 58, A10 72
 _ISA_FLAGS = {  # /proc/cpuinfo flag -> name shown to the learner
     "avx2": "AVX2",
     "avx512f": "AVX-512",
@@ -30,6 +33,7 @@ class GPUInfo:
     name: str
     capability: tuple[int, int]
     memory_gb: float
+    multiprocessors: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,27 +102,31 @@ class Capabilities:
         return "\n".join(lines)
 
 
+def parse_cpuinfo(text: str) -> tuple[str, set[str]]:
+    """CPU model name and ISA flags from the text of /proc/cpuinfo (x86 'flags', Arm 'Features')."""
+    model, flags = "", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "cpu model") and not model:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    return model, flags
+
+
 def _cpuinfo() -> tuple[str, set[str]]:
     """CPU model name and flags from /proc/cpuinfo (Linux) or the platform module elsewhere."""
-    model, flags = "", set()
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and not model:
-                    model = value.strip()
-                elif key == "flags" and not flags:
-                    flags = set(value.split())
+            model, flags = parse_cpuinfo(f.read())
     except OSError:
-        pass
+        model, flags = "", set()
     if not model and sys.platform == "darwin":
         try:
-            import subprocess
-
             model = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
                                    text=True, timeout=5).stdout.strip()
-        except Exception:
+        except (OSError, subprocess.SubprocessError):
             model = ""
     return model or platform.processor() or platform.machine() or "unknown CPU", flags
 
@@ -145,7 +153,8 @@ def _static_probe() -> dict:
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            gpus.append(GPUInfo(i, p.name, (p.major, p.minor), round(p.total_memory / 1e9, 1)))
+            gpus.append(GPUInfo(i, p.name, (p.major, p.minor), round(p.total_memory / 1e9, 1),
+                                int(getattr(p, "multi_processor_count", 0))))
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     return dict(
         cpu_model=" ".join(model.split()),
@@ -166,8 +175,6 @@ def _static_probe() -> dict:
 
 def probe() -> Capabilities:
     """Report CPU, ISA flags, RAM, GPUs, native bf16, platform and versions of this machine."""
-    from .allocator import allocator_state
-
     return Capabilities(torch_threads=torch.get_num_threads(), platform_name=_platform_name(),
                         allocator=allocator_state(), **_static_probe())
 
@@ -197,18 +204,46 @@ def fingerprint() -> str:
     return " · ".join(parts)
 
 
+def parse_device(text: str, *, cuda_count: int, mps: bool = False) -> torch.device:
+    """Check a device name (cpu, cuda, cuda:N, mps) against what this machine has; errors name the valid ones."""
+    wanted = text.strip().lower()
+    available = ["cpu"] + [f"cuda:{i}" for i in range(cuda_count)] + (["mps"] if mps else [])
+    kind, _, index = wanted.partition(":")
+    if kind not in ("cpu", "cuda", "mps") or (index and (kind != "cuda" or not index.isdigit())):
+        raise ValueError(f"unknown device {text!r}; valid: cpu, cuda, cuda:N, mps (this machine: {', '.join(available)})")
+    if kind == "cuda" and cuda_count == 0 or kind == "mps" and not mps:
+        raise RuntimeError(f"device {text!r} asked for, but this machine has none; available: {', '.join(available)}")
+    if kind == "cuda" and index and int(index) >= cuda_count:
+        raise RuntimeError(f"device {text!r} asked for, but only {cuda_count} CUDA device(s) exist: {', '.join(available)}")
+    return torch.device(wanted)
+
+
 def get_device() -> torch.device:
     """The device to run on: ACCEL_DEVICE if set (cpu, cuda, cuda:N, mps), else cuda, else cpu."""
-    wanted = os.environ.get("ACCEL_DEVICE", "").strip().lower()
-    available = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
-        ["mps"] if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else [])
-    if not wanted:
-        return torch.device("cuda" if "cuda" in available else "cpu")
-    kind = wanted.split(":")[0]
-    if kind not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown ACCEL_DEVICE {wanted!r}; valid: cpu, cuda, cuda:N, mps")
-    if kind not in available:
-        raise RuntimeError(f"ACCEL_DEVICE={wanted!r} but no {kind} device is available here; available: {', '.join(available)}")
-    if kind == "cuda" and ":" in wanted and int(wanted.split(":")[1]) >= torch.cuda.device_count():
-        raise RuntimeError(f"ACCEL_DEVICE={wanted!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return torch.device(wanted)
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = os.environ.get("ACCEL_DEVICE", "").strip()
+    if wanted:
+        try:
+            return parse_device(wanted, cuda_count=count, mps=mps)
+        except (ValueError, RuntimeError) as e:
+            raise type(e)(f"ACCEL_DEVICE: {e}") from None
+    return torch.device("cuda" if count else "cpu")
+
+
+def synchronize(device: torch.device | str) -> None:
+    """Wait until the device has finished the work queued so far (a no-op on the CPU, which runs in order)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_class(device: torch.device | str | None = None) -> str:
+    """'cpu', 'gpu' (a T4-class GPU, an Apple GPU) or 'big-gpu' (80+ multiprocessors: A100, H100, H200)."""
+    device = get_device() if device is None else torch.device(device)
+    if device.type == "cuda":
+        gpu = probe().gpus[device.index or 0]
+        return "big-gpu" if gpu.multiprocessors >= BIG_GPU_MULTIPROCESSORS else "gpu"
+    return "gpu" if device.type == "mps" else "cpu"

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .measure import benchmark
-from .hardware import get_device
+from .machine import get_device
+from .timing import benchmark
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The course-wide results report: results/<notebook>.json → summary.md and report.html; two folders side by side.
 
-    python -m accel_utils.report [results]                                   # summary.md + report.html
-    python -m accel_utils.report results --compare other_results --out build/compare
+    python -m accel_utils.core.report [results]                                   # summary.md + report.html
+    python -m accel_utils.core.report results --compare other_results --out build/compare
 
 Only recorded numbers are shown: a notebook without records is "not run"; with ``since`` (or ``--since``)
 records older than that moment (an earlier run's) are ignored and the notebook also shows as "not run".
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .config import results_dir
 from .course import COURSE
-from .results import _write_atomic, load_results
+from .fmt import format_time
+from .results import CROSS_RUNTIME, load_results, write_atomic
 
 HEADER = ("notebook", "technique", "baseline → candidate", "metric", "baseline", "candidate",
           "speedup (95% CI)", "accuracy", "size")
@@ -104,26 +105,34 @@ def fmt_median(value, unit: str | None) -> str:
     if value is None:
         return "—"
     if unit in (None, "s"):
-        for u, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-            if value >= scale or u == "µs":
-                return f"{value / scale:.3g} {u}"
+        return format_time(value)
     return f"{value:.4g} {unit}"
 
 
 def fmt_speedup(r: dict | None) -> str:
-    """'1.66× (1.60–1.72)' or a dash."""
+    """'1.66× (1.60–1.72)', '1.66× (few rounds)' or a dash."""
     if not r or r.get("speedup") is None:
         return "—"
     lo, hi = r.get("speedup_ci_low"), r.get("speedup_ci_high")
-    return f"{r['speedup']:.2f}×" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None else "")
+    return f"{r['speedup']:.2f}×" + (f" ({lo:.2f}–{hi:.2f})" if lo is not None and hi is not None else " (few rounds)")
 
 
 def fmt_accuracy(r: dict | None) -> str:
-    """'97.1% → 96.8%' or a dash."""
+    """'97.1% → 96.8% (−0.3, CI −0.9 to +0.3)' or a dash: the difference with its interval when recorded."""
     a, b = (r or {}).get("accuracy_baseline"), (r or {}).get("accuracy_candidate")
     if a is None and b is None:
         return "—"
-    return f"{_num(None if a is None else 100 * a, '.1f')}% → {_num(None if b is None else 100 * b, '.1f')}%"
+    text = f"{_num(None if a is None else 100 * a, '.1f')}% → {_num(None if b is None else 100 * b, '.1f')}%"
+    d, ci = r.get("accuracy_difference"), r.get("accuracy_difference_ci")
+    if d is not None and ci:
+        text += f" ({d:+.1f}, CI {ci[0]:+.1f} to {ci[1]:+.1f})"
+    return text
+
+
+def fmt_technique(r: dict) -> str:
+    """The technique, marked when its baseline ran on another runtime, with its note."""
+    text = r["technique"] + (" [cross-runtime]" if r.get("runtime") == CROSS_RUNTIME else "")
+    return text + (f" — {r['note']}" if r.get("note") else "")
 
 
 def fmt_size(r: dict | None) -> str:
@@ -148,7 +157,7 @@ def summary_rows(folder: Folder) -> list[tuple[str, ...]]:
             label = f"{stem} ({r.get('mode')} mode)" if mixed else stem
             machine = folder.machine_label(r.get("fingerprint"))
             label += f" · machine {machine}" if machine else ""
-            rows.append((label, r["technique"], f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
+            rows.append((label, fmt_technique(r), f"{r['baseline']} → {r['candidate']}", r.get("metric") or "",
                          fmt_median(r.get("baseline_median"), r.get("unit")),
                          fmt_median(r.get("candidate_median"), r.get("unit")),
                          fmt_speedup(r), fmt_accuracy(r), fmt_size(r)))
@@ -186,13 +195,13 @@ def comparison_rows(a: Folder, b: Folder) -> list[tuple[str, ...]]:
         for fmt in (fmt_speedup, lambda x: fmt_median(x.get("candidate_median"), x.get("unit")), fmt_accuracy):
             for folder, x in ((a, ra), (b, rb)):
                 cells.append(fmt(x) if x else (_not_run(folder, stem) if not folder.notebooks.get(stem) else "not recorded"))
-        rows.append((stem, r["technique"], f"{r['baseline']} → {r['candidate']}", *cells))
+        rows.append((stem, fmt_technique(r), f"{r['baseline']} → {r['candidate']}", *cells))
     return rows
 
 
 # ---------------------------------------------------------------- markdown
 
-def _md_table(header, rows) -> list[str]:
+def md_table(header, rows) -> list[str]:
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     return ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)] + \
            ["| " + " | ".join(map(esc, row)) + " |" for row in rows]
@@ -202,7 +211,7 @@ def summary_markdown(folder: str | Path | Folder | None = None, *, since=None) -
     """The summary table of every record in a results folder, notebooks without results marked 'not run'."""
     f = folder if isinstance(folder, Folder) else load_folder(folder, since=since)
     lines = ["# Results", ""] + [line + "  " for line in f.machine_lines()] + [""]
-    return "\n".join(lines + _md_table(HEADER, summary_rows(f))) + "\n"
+    return "\n".join(lines + md_table(HEADER, summary_rows(f))) + "\n"
 
 
 def comparison_markdown(a: Folder, b: Folder) -> str:
@@ -210,7 +219,7 @@ def comparison_markdown(a: Folder, b: Folder) -> str:
     lines = [f"# Results compared: {a.name} vs {b.name}", ""]
     for f in (a, b):
         lines += [f"**{f.name}** (`{f.path}`)  "] + [line + "  " for line in f.machine_lines()] + [""]
-    return "\n".join(lines + _md_table(comparison_header(a, b), comparison_rows(a, b))) + "\n"
+    return "\n".join(lines + md_table(comparison_header(a, b), comparison_rows(a, b))) + "\n"
 
 
 # ---------------------------------------------------------------- writing
@@ -236,8 +245,8 @@ def write_report(folder: str | Path | None = None, *, since=None) -> list[Path]:
     f = load_folder(folder, since=since)
     f.path.mkdir(parents=True, exist_ok=True)
     paths = [f.path / "summary.md", f.path / "report.html"]
-    _write_atomic(paths[0], summary_markdown(f))
-    _write_atomic(paths[1], summary_html(f))
+    write_atomic(paths[0], summary_markdown(f))
+    write_atomic(paths[1], summary_html(f))
     return _publish(paths)
 
 
@@ -256,13 +265,13 @@ def write_comparison(folder_a: str | Path, folder_b: str | Path, out: str | Path
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "comparison.md", out / "comparison.html"]
-    _write_atomic(paths[0], comparison_markdown(a, b))
-    _write_atomic(paths[1], comparison_html(a, b))
+    write_atomic(paths[0], comparison_markdown(a, b))
+    write_atomic(paths[1], comparison_html(a, b))
     return _publish(paths)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: python -m accel_utils.report [folder] [--compare other --out dir] [--since ISO]."""
+    """Command line: python -m accel_utils.core.report [folder] [--compare other --out dir] [--since ISO]."""
     parser = argparse.ArgumentParser(description="Aggregate results/*.json into summary.md and report.html, "
                                                  "or compare two results folders.")
     parser.add_argument("folder", nargs="?", default=None, help="results folder (default: results/)")

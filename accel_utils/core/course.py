@@ -36,7 +36,8 @@ COURSE = (
     Lesson("12", "12_dynamic_inference", "Dynamic inference: early exit", "multi-exit networks and exit policies", "CPU ok"),
     Lesson("13", "13_export_and_deployment", "Export and deployment", "torch.export, ONNX, ONNX Runtime, TensorRT", "CPU ok; GPU shows TensorRT"),
     Lesson("14", "14_capstone", "Capstone: combining techniques", "a chain of techniques, every prefix measured", "CPU ok"),
-    Lesson("15", "15_transformer_inference", "Advanced: transformer inference", "attention kernels, KV cache, weight quantization, speculative decoding", "CPU ok; GPU shows flash attention"),
+    Lesson("15", "15_transformer_inference", "Advanced: transformer inference", "attention kernels (naive vs SDPA), the KV cache, batching requests", "CPU ok; GPU shows flash attention"),
+    Lesson("16", "16_llm_decoding", "Advanced: decoding at a realistic size", "the decode roofline, weight-only INT8/4-bit (FP8 on Hopper), speculative decoding", "CPU ok; GPU shows 4-bit kernels and FP8"),
 )
 
 

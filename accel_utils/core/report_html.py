@@ -7,10 +7,12 @@ import html
 import io
 
 import numpy as np
+from PIL import Image
 
-from .measure import Speedup
-from .plots import plot_pareto, plot_speedups
-from .report import (HEADER, NOT_RUN, Folder, comparison_header, comparison_pairs, comparison_rows, summary_rows)
+from .charts import plot_pareto, plot_speedups
+from .report import HEADER, NOT_RUN, Folder, comparison_header, comparison_pairs, comparison_rows, summary_rows
+from .stats import Speedup
+from .version import __version__
 
 DPI = 80  # small files, still readable
 CSS = """
@@ -32,14 +34,9 @@ def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
-    try:  # a 64-colour palette: a third of the bytes, no visible loss on a chart
-        from PIL import Image
-
-        small = io.BytesIO()
-        Image.open(io.BytesIO(buf.getvalue())).convert("RGB").quantize(64).save(small, format="PNG", optimize=True)
-        buf = small if small.tell() < buf.tell() else buf
-    except Exception:  # Pillow missing or failing: keep the full PNG
-        pass
+    small = io.BytesIO()  # a 64-colour palette: a third of the bytes, no visible loss on a chart
+    Image.open(io.BytesIO(buf.getvalue())).convert("RGB").quantize(64).save(small, format="PNG", optimize=True)
+    buf = small if small.tell() < buf.tell() else buf
     return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
 
 
@@ -160,7 +157,6 @@ def _machine(folder: Folder) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    from . import __version__
 
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"

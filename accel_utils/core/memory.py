@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import gc
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .hardware import get_device
+from .machine import get_device
 
 
 class LiveTensorBytes(TorchDispatchMode):
