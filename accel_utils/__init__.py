@@ -2,57 +2,48 @@
 
 Notebooks use the names below as ``au.<name>``; the technique modules (``from accel_utils import pruning``)
 hold what one lesson builds on. ``core/`` is the measurement core and imports no technique module.
+Names are imported on first use, so ``python -m accel_utils.core.report`` reads results without PyTorch.
 """
-from .core.allocator import keep_freed_memory
-from .core.charts import plot_pareto, plot_roofline, plot_speedups
-from .core.config import MODES, by_mode, data_dir, get_mode, results_dir
-from .core.counting import count_flops, count_params, model_size_bytes, sparsity
-from .core.machine import Capabilities, device_class, fingerprint, get_device, probe, synchronize
-from .core.memory import peak_memory
-from .core.precision import fp32_precision, tf32_active, tolerance
-from .core.record import record
-from .core.results import load_results
-from .core.sizing import by_workload, workload
-from .core.stats import (
-    Accuracy,
-    Difference,
-    Measurement,
-    Speedup,
-    accuracy_difference,
-    compare,
-    paired_difference,
-    wilson_interval,
-)
-from .core.timing import Measurements, benchmark, table, time_calls, time_first_call
-from .core.version import __version__
-from .data import KNOWN_DATASETS, DatasetSplits, ImageTensorDataset, SyntheticDataset, load_dataset, make_loaders
-from .models import MLP, ResNetSmall, SmallCNN
-from .teaching.checks import Check, attempt, check_choice, check_close, check_prediction, check_value
-from .teaching.widgets import explore
-from .training import History, evaluate, fit, seed_everything
+from __future__ import annotations
 
-__all__ = [
-    "MODE", "MODES", "KNOWN_DATASETS", "__version__",
-    # the machine and the run
-    "Capabilities", "probe", "fingerprint", "get_device", "device_class", "synchronize", "keep_freed_memory",
-    "get_mode", "by_mode", "workload", "by_workload", "data_dir", "results_dir",
-    "fp32_precision", "tf32_active", "tolerance",
-    # measuring
-    "benchmark", "Measurements", "Measurement", "compare", "Speedup", "table", "time_calls", "time_first_call",
-    "peak_memory", "count_params", "count_flops", "model_size_bytes", "sparsity",
-    "Accuracy", "Difference", "accuracy_difference", "paired_difference", "wilson_interval",
-    # results and charts
-    "record", "load_results", "plot_speedups", "plot_pareto", "plot_roofline",
-    # data, models, training
-    "load_dataset", "make_loaders", "DatasetSplits", "ImageTensorDataset", "SyntheticDataset",
-    "SmallCNN", "ResNetSmall", "MLP", "fit", "evaluate", "History", "seed_everything",
-    # exercises and widgets
-    "Check", "check_prediction", "check_value", "check_close", "check_choice", "attempt", "explore",
-]
+import importlib
+
+from .core.config import get_mode
+from .core.version import __version__
+
+_WHERE = {  # public name -> the module that defines it
+    "keep_freed_memory": ".core.allocator",
+    "plot_pareto": ".core.charts", "plot_roofline": ".core.charts", "plot_speedups": ".core.charts",
+    "MODES": ".core.config", "by_mode": ".core.config", "data_dir": ".core.config", "get_mode": ".core.config", "results_dir": ".core.config",
+    "count_flops": ".core.counting", "count_params": ".core.counting", "model_size_bytes": ".core.counting", "sparsity": ".core.counting",
+    "Capabilities": ".core.machine", "device_class": ".core.machine", "fingerprint": ".core.machine", "get_device": ".core.machine", "probe": ".core.machine", "synchronize": ".core.machine",
+    "peak_memory": ".core.memory",
+    "fp32_precision": ".core.precision", "tf32_active": ".core.precision", "tolerance": ".core.precision",
+    "record": ".core.record",
+    "load_results": ".core.results",
+    "by_workload": ".core.sizing", "workload": ".core.sizing",
+    "Accuracy": ".core.stats", "Difference": ".core.stats", "Measurement": ".core.stats", "Speedup": ".core.stats", "accuracy_difference": ".core.stats", "compare": ".core.stats", "paired_difference": ".core.stats", "wilson_interval": ".core.stats",
+    "Measurements": ".core.timing", "benchmark": ".core.timing", "table": ".core.timing", "time_calls": ".core.timing", "time_first_call": ".core.timing",
+    "KNOWN_DATASETS": ".data", "DatasetSplits": ".data", "ImageTensorDataset": ".data", "SyntheticDataset": ".data", "load_dataset": ".data", "make_loaders": ".data",
+    "MLP": ".models", "ResNetSmall": ".models", "SmallCNN": ".models",
+    "Check": ".teaching.checks", "attempt": ".teaching.checks", "check_choice": ".teaching.checks", "check_close": ".teaching.checks", "check_prediction": ".teaching.checks", "check_value": ".teaching.checks",
+    "explore": ".teaching.widgets",
+    "History": ".training", "evaluate": ".training", "fit": ".training", "seed_everything": ".training",
+}
+
+__all__ = ["MODE", "__version__", *_WHERE]
 
 
 def __getattr__(name: str):
-    """``au.MODE`` is read from ACCEL_MODE each time, so a changed environment is seen."""
+    """Import a public name on first use; ``au.MODE`` is read from ACCEL_MODE each time."""
     if name == "MODE":
         return get_mode()
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'accel_utils' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

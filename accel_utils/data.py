@@ -7,6 +7,9 @@ from __future__ import annotations
 import gzip
 import socket
 import sys
+import urllib.error
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,24 +97,38 @@ def _find_mnist5k(root: Path) -> Path:
                             "set ACCEL_DATA_DIR to the course's data/ folder")
 
 
+def _load_cache(cache: Path, source: Path) -> np.ndarray | None:
+    """The cached array if the cache is newer than its source and readable; a corrupt cache is named and dropped."""
+    if not cache.exists() or cache.stat().st_mtime < source.stat().st_mtime:
+        return None
+    try:
+        with np.load(cache) as f:
+            arr = f["data"]
+        if arr.ndim != 2 or arr.shape[1] != 785:
+            raise ValueError(f"shape {arr.shape}, expected (N, 785)")
+        return arr
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        warnings.warn(f"the cache {cache} is corrupt ({e}); rebuilding it from {source.name}", stacklevel=3)
+        return None
+
+
 def _read_mnist5k(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (5000×1×28×28 uint8) and labels from the CSV, cached as .npz beside it."""
+    """Images (5000×1×28×28 uint8) and labels from the CSV, cached as .npz beside it (rebuilt if corrupt)."""
     path = _find_mnist5k(root)
     cache = path.with_suffix("").with_suffix(".npz")
-    try:
-        if cache.exists() and cache.stat().st_mtime >= path.stat().st_mtime:
-            arr = np.load(cache)["data"]
-        else:
+    arr = _load_cache(cache, path)
+    if arr is None:
+        try:
             with gzip.open(path, "rt") as f:
                 arr = np.loadtxt(f, delimiter=",", dtype=np.uint8)
-            try:
-                tmp = cache.with_suffix(".tmp.npz")
-                np.savez(tmp, data=arr)
-                tmp.replace(cache)
-            except OSError:
-                pass  # read-only data folder: parse every time
-    except (OSError, ValueError, KeyError) as e:
-        raise RuntimeError(f"could not read {path}: {e}") from e
+        except (OSError, ValueError) as e:
+            raise RuntimeError(f"could not read {path}: {e}") from e
+        try:
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, data=arr)
+            tmp.replace(cache)
+        except OSError:
+            pass  # a read-only data folder: parse every time
     images = torch.from_numpy(arr[:, :784].reshape(-1, 1, 28, 28).copy())
     labels = torch.from_numpy(arr[:, 784].astype(np.int64))
     return images, labels
@@ -148,13 +165,20 @@ def _torchvision_arrays(name: str, root: Path, train: bool, download: bool, time
     return data.contiguous(), torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
 
 
+class DatasetUnavailable(RuntimeError):
+    """A dataset that was asked for and cannot be had here; the message names it and says why."""
+
+
 def load_dataset(name: str = "mnist5k", *, val_fraction: float = 0.0, root: str | Path | None = None,
                  download: bool = True, timeout: float = 30.0, n: int = 1024,
-                 shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 10, seed: int = 0) -> DatasetSplits:
+                 shape: tuple[int, ...] = (1, 28, 28), num_classes: int = 10, seed: int = 0,
+                 offline_fallback: str | None = None) -> DatasetSplits:
     """Load a dataset by name: mnist5k (offline, real), mnist, fashion_mnist, cifar10 (torchvision), synthetic.
 
-    Online datasets are downloaded into ``ACCEL_DATA_DIR`` (default ``data/``) with a timeout; when that
-    fails, a one-line notice is printed and the offline mnist5k subset is returned instead.
+    Online datasets are downloaded into ``ACCEL_DATA_DIR`` (default ``data/``) with a timeout. When the
+    download fails for lack of a network, ``DatasetUnavailable`` names the dataset and the reason; only with
+    ``offline_fallback="mnist5k"`` (a notebook whose default needs a download) does it print a notice and use
+    that instead. Any other failure (a bug, a corrupt file) is raised as it is.
     Example: ``splits = au.load_dataset("mnist5k", val_fraction=0.1)``.
     """
     key = name.lower().replace("-", "_")
@@ -182,11 +206,16 @@ def load_dataset(name: str = "mnist5k", *, val_fraction: float = 0.0, root: str 
         root.mkdir(parents=True, exist_ok=True)
         x_tr, y_tr = _torchvision_arrays(key, root, True, download, timeout)
         x_te, y_te = _torchvision_arrays(key, root, False, download, timeout)
-    except Exception as e:  # offline, timeout, corrupt or missing files: fall back, never hang
-        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    except (urllib.error.URLError, socket.timeout, ConnectionError, RuntimeError) as e:
+        # torchvision raises URLError/timeouts offline, RuntimeError("Dataset not found") without download
+        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        if offline_fallback is None:
+            raise DatasetUnavailable(f"could not load {key!r} into {root}: {type(e).__name__}: {reason}. "
+                                     "It needs a download (or its files in that folder); the offline "
+                                     "dataset is 'mnist5k'.") from e
         print(f"[accel_utils] could not load {key} ({type(e).__name__}: {reason}); "
-              f"using the offline mnist5k subset instead.", file=sys.stderr)
-        return load_dataset("mnist5k", val_fraction=val_fraction, root=root)
+              f"using the offline {offline_fallback} instead.", file=sys.stderr)
+        return load_dataset(offline_fallback, val_fraction=val_fraction, root=root)
     mean, std = _STATS[key]
     val = None
     if val_fraction:

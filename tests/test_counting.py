@@ -47,3 +47,30 @@ def test_sparsity_follows_pruning_masks():
 def test_sparsity_needs_layers():
     with pytest.raises(ValueError, match="no Conv or Linear"):
         au.sparsity(nn.ReLU())
+
+
+def test_attention_is_counted_on_the_cpu():
+    """torch counts no FLOP in the CPU's fused attention or nn.MultiheadAttention's fast path; the course does."""
+    import torch.nn.functional as F
+
+    class Sdpa(torch.nn.Module):
+        def forward(self, q):
+            return F.scaled_dot_product_attention(q, q, q, is_causal=True)
+
+    b, h, t, d = 2, 4, 128, 32
+    assert au.count_flops(Sdpa(), torch.randn(b, h, t, d)) == 2 * b * h * t * t * 2 * d
+
+    e, heads = 128, 4
+    mha = torch.nn.MultiheadAttention(e, heads, batch_first=True)
+
+    class Mha(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = mha
+
+        def forward(self, x):
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    t = 64
+    projections = 4 * 2 * b * t * e * e          # q, k, v in and the output projection
+    assert au.count_flops(Mha(), torch.randn(b, t, e)) == projections + 2 * b * t * t * 2 * e

@@ -42,20 +42,45 @@ def test_unknown_dataset_lists_known():
         au.load_dataset("cifar100")
 
 
-def test_failed_download_falls_back_with_notice(monkeypatch, tmp_path, capsys):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
+def _offline(*args, **kwargs):
+    raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(data_module, "_torchvision_arrays", offline)
-    s = au.load_dataset("cifar10", root=tmp_path)
-    assert s.name == "mnist5k"
+
+def test_a_dataset_that_cannot_be_had_is_an_error_naming_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(data_module, "_torchvision_arrays", _offline)
+    with pytest.raises(data_module.DatasetUnavailable, match="could not load 'cifar10'.*no network"):
+        au.load_dataset("cifar10", root=tmp_path)
+    with pytest.raises(data_module.DatasetUnavailable, match="'fashion_mnist'"):
+        monkeypatch.undo()
+        au.load_dataset("fashion_mnist", root=tmp_path, download=False)
+
+
+def test_offline_fallback_only_when_asked_for_and_says_so(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(data_module, "_torchvision_arrays", _offline)
+    s = au.load_dataset("cifar10", root=tmp_path, offline_fallback="mnist5k")
     err = capsys.readouterr().err
-    assert "could not load cifar10" in err and "mnist5k" in err and "Traceback" not in err
+    assert s.name == "mnist5k" and "could not load cifar10" in err and "Traceback" not in err
 
 
-def test_missing_files_without_download_fall_back(tmp_path, capsys):
-    s = au.load_dataset("fashion_mnist", root=tmp_path, download=False)
-    assert s.name == "mnist5k" and "could not load fashion_mnist" in capsys.readouterr().err
+def test_a_bug_is_never_turned_into_a_fallback(monkeypatch, tmp_path):
+    def bug(*args, **kwargs):
+        raise TypeError("a plain bug")
+
+    monkeypatch.setattr(data_module, "_torchvision_arrays", bug)
+    with pytest.raises(TypeError, match="a plain bug"):
+        au.load_dataset("cifar10", root=tmp_path, offline_fallback="mnist5k")
+
+
+def test_a_corrupt_cache_is_rebuilt_and_named(tmp_path):
+    import shutil
+    source = data_module._find_mnist5k(au.data_dir())
+    shutil.copy(source, tmp_path / source.name)
+    au.load_dataset("mnist5k", root=tmp_path)                       # writes the .npz cache
+    cache = tmp_path / "mnist_5k.npz"
+    cache.write_bytes(b"PK not a zip")
+    with pytest.warns(UserWarning, match="mnist_5k.npz is corrupt"):
+        s = au.load_dataset("mnist5k", root=tmp_path)
+    assert len(s.test) == 1000 and cache.stat().st_size > 1000
 
 
 def test_make_loaders_batches():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from accel_utils.core import report
+from accel_utils.core import report, report_tables
 from accel_utils.core.course import COURSE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,12 +20,12 @@ RECORDER = r"""
 import sys, torch, accel_utils as au
 folder, extra = sys.argv[1], sys.argv[2] == "extra"
 x = torch.randn(128, 128)
-m_loop = au.benchmark(lambda: [x[i].sum() for i in range(32)], label="python loop", max_run_time=0.2)
-m_vec = au.benchmark(lambda: x[:32].sum(1), label="vectorised", max_run_time=0.2)
+ms = au.benchmark({"python loop": lambda: [x[i].sum() for i in range(32)], "vectorised": lambda: x[:32].sum(1),
+                   "matmul": lambda: x @ x}, rounds=8, block_time=0.002)
+m_loop, m_vec, m_mm = ms["python loop"], ms["vectorised"], ms["matmul"]
 au.record(notebook="00_start_here", technique="vectorise", baseline=m_loop, candidate=m_vec,
           accuracy_baseline=0.9, accuracy_candidate=0.9, size_bytes_baseline=1000, size_bytes_candidate=500, folder=folder)
 if extra:  # only this run has a second technique and a second notebook
-    m_mm = au.benchmark(lambda: x @ x, label="matmul", max_run_time=0.2)
     au.record(notebook="00_start_here", technique="matmul vs loop", baseline=m_loop, candidate=m_mm, folder=folder)
     au.record(notebook="02_mixed_precision", technique="bf16", baseline=m_loop, candidate=m_vec,
               accuracy_baseline=0.95, accuracy_candidate=0.94, folder=folder)
@@ -63,7 +63,7 @@ def test_summary_and_html(folders):
     md = (smoke / "summary.md").read_text()
     rec = _records(smoke, "00_start_here")[0]
     assert rec["mode"] == "smoke"
-    assert report.fmt_speedup(rec) in md and rec["fingerprint"] in md  # the recorded numbers, as recorded
+    assert report_tables.fmt_speedup(rec) in md and rec["fingerprint"] in md  # the recorded numbers, as recorded
     for item in COURSE[1:]:  # every other notebook has no results: 'not run', no number
         assert re.search(rf"^\| {item.stem} \| not run \|( +\|)+$", md, flags=re.M), item.stem
     page = (smoke / "report.html").read_text()
@@ -82,9 +82,9 @@ def test_empty_folder_is_all_not_run(tmp_path):
 
 def test_since_hides_an_earlier_runs_results(folders, tmp_path):
     smoke, _ = folders
-    md = report.summary_markdown(smoke, since="2999-01-01T00:00:00+00:00")
+    md = report_tables.summary_markdown(smoke, since="2999-01-01T00:00:00+00:00")
     assert "| 00_start_here | not run (results of" in md and "×" not in md
-    assert report.fmt_speedup(_records(smoke, "00_start_here")[0]) in report.summary_markdown(smoke, since="2000-01-01")
+    assert report_tables.fmt_speedup(_records(smoke, "00_start_here")[0]) in report_tables.summary_markdown(smoke, since="2000-01-01")
 
 
 def test_compare_smoke_vs_standard(folders, tmp_path):
@@ -97,7 +97,7 @@ def test_compare_smoke_vs_standard(folders, tmp_path):
     assert "speedup · smoke_results" in header and "speedup · standard_results" in header
     rows = {tuple(c.strip() for c in l.strip("|").split(" | ")[:2]): l for l in md.splitlines() if l.startswith("| 0")}
     both = rows[("00_start_here", "vectorise")]  # in both folders: each folder's own number, side by side
-    s_smoke, s_std = (report.fmt_speedup(_records(f, "00_start_here")[0]) for f in (smoke, standard))
+    s_smoke, s_std = (report_tables.fmt_speedup(_records(f, "00_start_here")[0]) for f in (smoke, standard))
     assert both.index(s_smoke) < both.rindex(s_std)
     assert "not recorded" in rows[("00_start_here", "matmul vs loop")]  # technique only the standard run has
     assert "not run" in rows[("02_mixed_precision", "bf16")]  # notebook the smoke run never ran
@@ -115,7 +115,7 @@ def test_mixed_modes_are_flagged(folders, tmp_path):
     smoke, standard = folders
     for src in (smoke / "00_start_here.json", standard / "02_mixed_precision.json"):
         (tmp_path / src.name).write_text(src.read_text())
-    md = report.summary_markdown(tmp_path)
+    md = report_tables.summary_markdown(tmp_path)
     assert "more than one mode" in md
     assert "| 00_start_here (smoke mode) |" in md and "| 02_mixed_precision (standard mode) |" in md
 
@@ -127,7 +127,7 @@ def test_records_from_two_machines_are_labelled(folders, tmp_path):
         r["fingerprint"] = r["fingerprint"].replace(" threads", " threads AVX2-only-test-cpu")
     (tmp_path / "02_mixed_precision.json").write_text(json.dumps(data))
     (tmp_path / "00_start_here.json").write_text((standard / "00_start_here.json").read_text())
-    md = report.summary_markdown(tmp_path)
+    md = report_tables.summary_markdown(tmp_path)
     assert "Machine A: `" in md and "Machine B: `" in md
     assert "| 00_start_here · machine A |" in md and "| 02_mixed_precision · machine B |" in md
-    assert "machine" not in report.summary_markdown(standard).split("| notebook |")[1]   # one machine: no labels
+    assert "machine" not in report_tables.summary_markdown(standard).split("| notebook |")[1]   # one machine: no labels

@@ -13,7 +13,7 @@ import re
 import sys
 
 from accel_utils.core.course import COURSE
-from accel_utils.core.report import comparison_markdown, load_folder, md_table, summary_markdown, summary_rows
+from accel_utils.core.report_tables import comparison_markdown, load_folder, md_table, summary_markdown, summary_rows
 from tools.course_repo import ROOT, colab_url
 
 README = ROOT / "README.md"

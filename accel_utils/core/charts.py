@@ -27,19 +27,23 @@ def _caption(fig, text: str | None = None) -> None:
 
 def plot_speedups(speedups: Sequence[Speedup], *, labels: Sequence[str] | None = None, title: str = "Speedup",
                   caption: str | None = None):
-    """Horizontal bars of speedup with 95% CI whiskers and a line at 1× (no change)."""
+    """Horizontal bars of speedup with 95% CI whiskers (or every round's ratio as dots) and a line at 1×."""
     fig, ax = _figure(6.4, 0.45 * len(speedups) + 1.4)
     values = np.array([s.value for s in speedups])
-    err = np.array([[s.value - s.ci_low for s in speedups], [s.ci_high - s.value for s in speedups]])
+    err = np.array([[s.value - s.ci_low if s.has_ci else 0 for s in speedups],
+                    [s.ci_high - s.value if s.has_ci else 0 for s in speedups]])
     names = list(labels) if labels else [s.candidate for s in speedups]
-    colors = ["tab:green" if s.ci_low > 1 else "tab:red" if s.ci_high < 1 else "tab:gray" for s in speedups]
+    colors = ["tab:green" if s.faster else "tab:red" if s.slower else "tab:gray" for s in speedups]
     y = np.arange(len(speedups))[::-1]
     ax.barh(y, values, xerr=err, color=colors, capsize=3, alpha=0.85)
+    for yi, s in zip(y, speedups):
+        if not s.has_ci and s.values:
+            ax.plot(s.values, [yi] * len(s.values), "k.", ms=4)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(y, names)
     for yi, v in zip(y, values):
         ax.text(v, yi, f" {v:.2f}×", va="center", ha="left", fontsize=8)
-    ax.set_xlabel("speedup over baseline (×), whiskers: bootstrap 95% CI")
+    ax.set_xlabel("speedup over baseline (×): median of paired rounds, whiskers 95% CI")
     ax.set_title(title)
     _caption(fig, caption)
     return fig

@@ -63,19 +63,21 @@ def fp32_precision(*, tf32: bool):
 def tolerance(dtype: torch.dtype = torch.float32, device=None, *, op: str = "conv") -> dict[str, float]:
     """``rtol``/``atol`` for comparing an ``op`` computed in ``dtype`` on ``device`` with a reference.
 
-    For results of sums over many products (matmul, conv), not single elements: two fp32 algorithms that
-    order the sums differently agree to about 1e-5 relative; TF32 and fp16 (10-bit mantissa) to about 1e-2;
-    bf16 (7 bits) to a few 1e-2. Use as ``torch.testing.assert_close(a, b, **au.tolerance(...))``.
+    For outputs of order 1 that sum up to about a thousand products (a layer's matmul or conv, a model's
+    logits), not single elements: two fp32 algorithms that order the sums differently agree to about 1e-5;
+    with TF32 or fp16 inputs (10-bit mantissa) each product carries ~1e-3 relative error and the sum's error
+    grows with the square root of its length, so outputs near zero differ by a few 1e-2; bf16 (7 bits) eight
+    times more. Use as ``torch.testing.assert_close(a, b, **au.tolerance(...))``.
     """
     device = get_device() if device is None else torch.device(device)
     if dtype == torch.float32:
         if tf32_active(device, op=op):
-            return {"rtol": 1e-2, "atol": 1e-2}
+            return {"rtol": 1e-2, "atol": 5e-2}
         return {"rtol": 1e-4, "atol": 1e-5} if device.type != "cpu" else {"rtol": 1e-5, "atol": 1e-5}
     if dtype == torch.float64:
         return {"rtol": 1e-7, "atol": 1e-7}
     if dtype == torch.float16:
-        return {"rtol": 1e-2, "atol": 1e-2}
+        return {"rtol": 1e-2, "atol": 5e-2}
     if dtype == torch.bfloat16:
-        return {"rtol": 5e-2, "atol": 5e-2}
+        return {"rtol": 5e-2, "atol": 2.5e-1}
     raise ValueError(f"no tolerance known for {dtype}; known: float64, float32, float16, bfloat16")

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .charts import plot_pareto, plot_speedups
-from .report import HEADER, NOT_RUN, Folder, comparison_header, comparison_pairs, comparison_rows, summary_rows
+from .report_tables import HEADER, NOT_RUN, Folder, comparison_header, comparison_pairs, comparison_rows, summary_rows
 from .stats import Speedup
 from .version import __version__
 

@@ -95,6 +95,9 @@ def benchmark(fns: Callable[[], object] | Mapping[str, Callable[[], object]], *,
     ``threads`` is one intra-op thread count for all or one per label (default: the current count).
     """
     single = callable(fns)
+    if not single and not isinstance(fns, Mapping):
+        raise TypeError(f"benchmark() needs a callable or a dict of callables, got {type(fns).__name__}; "
+                        "wrap the code to time in a function, e.g. lambda: model(x)")
     named = {label: fns} if single else dict(fns)
     if not named:
         raise ValueError("benchmark() needs at least one callable to time, got an empty dict")
