@@ -82,8 +82,20 @@ class Measurement:
                 f"{len(self.times)} rounds × {self.number_per_run} calls, {self.threads} threads, {self.device})")
 
 
+class _Estimate:
+    """An estimate with an optional 95% interval (ci_low, ci_high); the values it came from when too few."""
+
+    ci_low: float | None
+    ci_high: float | None
+
+    @property
+    def has_ci(self) -> bool:
+        """True when an interval was computed (enough samples, paired)."""
+        return self.ci_low is not None and self.ci_high is not None
+
+
 @dataclass(frozen=True)
-class Speedup:
+class Speedup(_Estimate):
     """How many times faster the candidate is: the median of per-round ratios baseline/candidate.
 
     ``ci_low``/``ci_high`` hold a bootstrap 95% interval when there are at least MIN_SAMPLES_FOR_CI rounds,
@@ -98,11 +110,6 @@ class Speedup:
     candidate: str
     paired: bool = True
     values: tuple[float, ...] = field(default=(), repr=False)
-
-    @property
-    def has_ci(self) -> bool:
-        """True when an interval was computed (enough rounds, paired)."""
-        return self.ci_low is not None and self.ci_high is not None
 
     @property
     def faster(self) -> bool:
@@ -214,7 +221,7 @@ class Accuracy(float):
 
 
 @dataclass(frozen=True)
-class Difference:
+class Difference(_Estimate):
     """candidate − baseline (in points for accuracies) with a 95% interval; ``significant`` when it excludes 0."""
 
     value: float
@@ -223,10 +230,6 @@ class Difference:
     what: str = "accuracy (points)"
     paired: bool = True
     values: tuple[float, ...] = field(default=(), repr=False)
-
-    @property
-    def has_ci(self) -> bool:
-        return self.ci_low is not None and self.ci_high is not None
 
     @property
     def significant(self) -> bool:
