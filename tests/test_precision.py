@@ -48,3 +48,7 @@ def test_the_tolerance_accepts_a_real_reordering_and_rejects_a_real_error():
     torch.testing.assert_close(low, reference, **au.tolerance(torch.bfloat16, "cpu"))
     with pytest.raises(AssertionError):
         torch.testing.assert_close(low, reference, **au.tolerance(torch.float32, "cpu"))
+
+
+def test_tolerance_scales_with_the_outputs_magnitude():
+    assert au.tolerance(torch.float32, "cpu", scale=100.0)["atol"] == 100 * au.tolerance(torch.float32, "cpu")["atol"]

@@ -146,3 +146,11 @@ def test_peak_memory_counts_the_tensors_a_call_holds_at_once():
     x = torch.ones(mib)
     assert au.peak_memory(lambda: x.add_(1), device="cpu") == 0
     assert au.peak_memory(lambda: x.view(2, -1), device="cpu") == 0
+
+
+def test_rounds_timed_elsewhere_make_one_paired_session():
+    ms = au.Measurements.from_rounds({"one process": [2.0] * 8, "two processes": [1.0] * 8})
+    s = au.compare(ms["one process"], ms["two processes"])
+    assert s.paired and s.value == 2.0 and s.has_ci
+    with pytest.raises(ValueError, match="one time per round"):
+        au.Measurements.from_rounds({"a": [1.0] * 8, "b": [1.0] * 7})

@@ -60,16 +60,23 @@ def fp32_precision(*, tf32: bool):
             t.fp32_precision = value
 
 
-def tolerance(dtype: torch.dtype = torch.float32, device=None, *, op: str = "conv") -> dict[str, float]:
+def tolerance(dtype: torch.dtype = torch.float32, device=None, *, op: str = "conv", scale: float = 1.0) -> dict[str, float]:
     """``rtol``/``atol`` for comparing an ``op`` computed in ``dtype`` on ``device`` with a reference.
 
     For outputs of order 1 that sum up to about a thousand products (a layer's matmul or conv, a model's
     logits), not single elements: two fp32 algorithms that order the sums differently agree to about 1e-5;
     with TF32 or fp16 inputs (10-bit mantissa) each product carries ~1e-3 relative error and the sum's error
     grows with the square root of its length, so outputs near zero differ by a few 1e-2; bf16 (7 bits) eight
-    times more. Use as ``torch.testing.assert_close(a, b, **au.tolerance(...))``.
+    times more. Outputs of another size pass their typical magnitude as ``scale`` (e.g. ``ref.std()``): a sum's
+    rounding error grows with its terms, so the absolute tolerance scales with them.
+    Use as ``torch.testing.assert_close(a, b, **au.tolerance(...))``.
     """
-    device = get_device() if device is None else torch.device(device)
+    tol = _tolerance(dtype, torch.device(device) if device is not None else get_device(), op)
+    return {"rtol": tol["rtol"], "atol": tol["atol"] * float(scale)}
+
+
+def _tolerance(dtype: torch.dtype, device: torch.device, op: str) -> dict[str, float]:
+    """The tolerances for outputs of order 1."""
     if dtype == torch.float32:
         if tf32_active(device, op=op):
             return {"rtol": 1e-2, "atol": 5e-2}

@@ -64,6 +64,21 @@ def _check_callable(fn, what: str) -> None:
 class Measurements(dict):
     """Measurements of one ``benchmark`` session by label, timed in the same rounds: compare them pairwise."""
 
+    @classmethod
+    def from_rounds(cls, times: Mapping[str, list[float]], *, number_per_run: int = 1, threads: int | None = None,
+                    device: str = "cpu") -> "Measurements":
+        """One session from seconds per call timed round by round elsewhere (in subprocesses, in torchrun workers).
+
+        Round i of every label must have been timed in the same round, in turns, as ``benchmark`` does.
+        """
+        lengths = {len(t) for t in times.values()}
+        if not times or len(lengths) != 1 or 0 in lengths:
+            raise ValueError(f"from_rounds() needs one time per round for every label, got {lengths or 'nothing'}")
+        session = uuid.uuid4().hex[:12]
+        return cls({label: Measurement(label=label, times=list(t), number_per_run=number_per_run,
+                                       threads=threads or torch.get_num_threads(), device=device, session=session)
+                    for label, t in times.items()})
+
     @property
     def session(self) -> str:
         """The id shared by every Measurement of this session."""
