@@ -28,3 +28,14 @@ def test_results_and_data_dirs_honour_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ACCEL_DATA_DIR", str(tmp_path / "d"))
     assert au.results_dir() == tmp_path / "r"
     assert au.data_dir() == tmp_path / "d"
+
+
+def test_in_a_checkout_results_and_data_live_in_the_checkout(monkeypatch):
+    from pathlib import Path
+
+    from accel_utils.core import config
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("ACCEL_RESULTS_DIR", raising=False)
+    monkeypatch.delenv("ACCEL_DATA_DIR", raising=False)
+    assert config.project_root() == root
+    assert au.results_dir() == root / "results" and au.data_dir() == root / "data"

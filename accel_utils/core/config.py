@@ -24,7 +24,7 @@ def by_mode(smoke: T, standard: T, full: T) -> T:
 
 def project_root() -> Path | None:
     """The course repository's root if this package sits inside a checkout, else None."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]   # accel_utils/core/config.py -> the checkout
     return here if (here / "pyproject.toml").exists() and (here / "notebooks").is_dir() else None
 
 
