@@ -22,7 +22,7 @@ _WHERE = {  # public name -> the module that defines it
     "record": ".core.record",
     "load_results": ".core.results",
     "by_workload": ".core.sizing", "workload": ".core.sizing",
-    "Accuracy": ".core.stats", "Difference": ".core.stats", "Measurement": ".core.stats", "Speedup": ".core.stats", "accuracy_difference": ".core.stats", "compare": ".core.stats", "paired_difference": ".core.stats", "wilson_interval": ".core.stats",
+    "Accuracy": ".core.stats", "Difference": ".core.stats", "Measurement": ".core.stats", "Speedup": ".core.stats", "accuracy_difference": ".core.stats", "compare": ".core.stats", "paired_difference": ".core.stats", "paired_speedup": ".core.stats", "wilson_interval": ".core.stats",
     "Measurements": ".core.timing", "benchmark": ".core.timing", "table": ".core.timing", "time_calls": ".core.timing", "time_first_call": ".core.timing",
     "KNOWN_DATASETS": ".data", "DatasetSplits": ".data", "ImageTensorDataset": ".data", "SyntheticDataset": ".data", "load_dataset": ".data", "make_loaders": ".data",
     "MLP": ".models", "ResNetSmall": ".models", "SmallCNN": ".models",

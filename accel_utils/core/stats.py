@@ -110,6 +110,7 @@ class Speedup(_Estimate):
     candidate: str
     paired: bool = True
     values: tuple[float, ...] = field(default=(), repr=False)
+    samples: str = "rounds"   # what each value is: a round of timing, a seed, a run
 
     @property
     def faster(self) -> bool:
@@ -132,7 +133,7 @@ class Speedup(_Estimate):
             return f"95% CI {self.ci_low:.2f}–{self.ci_high:.2f}"
         if not self.paired:
             return "timed apart: no interval"
-        return "values " + ", ".join(f"{v:.2f}" for v in self.values) + ": too few rounds for an interval"
+        return "values " + ", ".join(f"{v:.2f}" for v in self.values) + f": too few {self.samples} for an interval"
 
     def __str__(self) -> str:
         return f"{self.candidate} vs {self.baseline}: {self.value:.2f}× ({self.interval()})"
@@ -155,16 +156,16 @@ def compare(baseline: Measurement, candidate: Measurement, *, n_boot: int = N_BO
 
 
 def paired_speedup(ratios: Sequence[float], baseline: str, candidate: str, *, n_boot: int = N_BOOT,
-                   seed: int = 0) -> Speedup:
-    """A Speedup from per-round ratios baseline/candidate (rounds timed together)."""
+                   seed: int = 0, samples: str = "rounds") -> Speedup:
+    """A Speedup from paired ratios baseline/candidate (rounds timed together, or seeds run alike)."""
     r = np.asarray(ratios, dtype=float)
     if r.size == 0 or not np.all(np.isfinite(r)) or np.any(r <= 0):
         raise ValueError(f"paired_speedup() needs positive, finite ratios, got {list(r)}")
     value = float(np.median(r))
     if r.size < MIN_SAMPLES_FOR_CI:
-        return Speedup(value, None, None, baseline, candidate, values=tuple(float(v) for v in r))
+        return Speedup(value, None, None, baseline, candidate, values=tuple(float(v) for v in r), samples=samples)
     low, high = bootstrap_ci(r, n_boot=n_boot, seed=seed)
-    return Speedup(value, low, high, baseline, candidate, values=tuple(float(v) for v in r))
+    return Speedup(value, low, high, baseline, candidate, values=tuple(float(v) for v in r), samples=samples)
 
 
 def wilson_interval(correct: int, total: int, *, z: float = Z95) -> tuple[float, float]:
