@@ -19,6 +19,7 @@ _WHERE = {  # public name -> the module that defines it
     "Capabilities": ".core.machine", "device_class": ".core.machine", "fingerprint": ".core.machine", "get_device": ".core.machine", "probe": ".core.machine", "synchronize": ".core.machine",
     "peak_memory": ".core.memory",
     "fp32_precision": ".core.precision", "tf32_active": ".core.precision", "tolerance": ".core.precision",
+    "op_table": ".core.profiling",
     "record": ".core.record",
     "load_results": ".core.results",
     "by_workload": ".core.sizing", "workload": ".core.sizing",

@@ -90,3 +90,19 @@ def test_every_answer_key_module_is_valid():
             assert key.startswith(name[2:] + "."), f"{name}: key {key} belongs to another notebook"
             assert isinstance(choice, Choice) and len(choice.options) >= 2
             assert all(text.strip() for text in choice.feedback.values()), f"{key}: empty feedback"
+
+
+def test_feedback_can_read_the_measurement(monkeypatch):
+    key = Choice(options=("a", "b"), correct="a",
+                 feedback={"a": lambda ctx: f"yes: {ctx['speedup']:.1f}×", "b": "no"})
+    from accel_utils.teaching import checks
+    monkeypatch.setattr(checks, "answer_key", lambda k: key)
+    assert au.check_choice("00.9", "a", speedup=1.5).message == "yes: 1.5×"
+
+
+def test_every_context_dependent_key_answers_for_both_outcomes():
+    """A key whose right option depends on a measurement must give a valid option and feedback either way."""
+    for name in [m.name for m in pkgutil.iter_modules(answers.__path__)]:
+        for key, choice in importlib.import_module(f"{answers.__name__}.{name}").KEYS.items():
+            if callable(choice.correct):
+                assert choice.correct.__code__.co_argcount == 1, key

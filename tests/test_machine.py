@@ -118,7 +118,7 @@ def test_device_class_of_gpus(monkeypatch, multiprocessors, expected):
 
 @pytest.mark.parametrize("mode, device_class, expected", [
     ("smoke", "big-gpu", "tiny"), ("standard", "cpu", "cpu"), ("standard", "gpu", "gpu"),
-    ("standard", "big-gpu", "big-gpu"), ("full", "cpu", "gpu"), ("full", "gpu", "big-gpu")])
+    ("standard", "big-gpu", "big-gpu"), ("full", "cpu", "cpu"), ("full", "gpu", "big-gpu")])
 def test_workload_is_mode_times_device_class(monkeypatch, mode, device_class, expected):
     monkeypatch.setenv("ACCEL_MODE", mode)
     monkeypatch.setattr(sizing, "device_class", lambda device=None: device_class)

@@ -111,3 +111,9 @@ def test_accuracy_difference_counts_changes_both_ways():
     d = au.accuracy_difference(au.Accuracy.from_correct(base), au.Accuracy.from_correct(cand))
     assert d.value == pytest.approx(1.0) and not d.significant
     assert (d.ci_high - d.ci_low) / 2 == pytest.approx(1.07, abs=0.2)
+
+
+def test_per_item_times_stay_paired():
+    b, c = _session([8.0] * 8, [16.0] * 8)
+    per_sample = au.compare(b.per_item(1), c.per_item(4, label="batch 4 per sample"))
+    assert per_sample.paired and per_sample.value == pytest.approx(2.0)

@@ -6,7 +6,7 @@ big GPU takes hours on a CPU. Every notebook sizes its models, images and batche
     mode \\ device     cpu      gpu (T4, Apple)   big-gpu (A100, H100, H200)
     smoke            tiny     tiny              tiny
     standard         cpu      gpu               big-gpu
-    full             gpu      big-gpu           big-gpu
+    full             cpu      big-gpu           big-gpu
 
 Counts of steps, epochs and rounds (how long to run, not how big) stay with ``by_mode``.
 """
@@ -22,7 +22,7 @@ WORKLOADS = ("tiny", "cpu", "gpu", "big-gpu")
 _RULE = {
     "smoke": {"cpu": "tiny", "gpu": "tiny", "big-gpu": "tiny"},
     "standard": {"cpu": "cpu", "gpu": "gpu", "big-gpu": "big-gpu"},
-    "full": {"cpu": "gpu", "gpu": "big-gpu", "big-gpu": "big-gpu"},
+    "full": {"cpu": "cpu", "gpu": "big-gpu", "big-gpu": "big-gpu"},   # a CPU runs full mode longer, not bigger
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -72,6 +72,12 @@ class Measurement:
     def percentile(self, q: float) -> float:
         """The q-th percentile (0-100) of seconds per call."""
         return float(np.percentile(self.times, q))
+
+    def per_item(self, items_per_call: int, label: str | None = None) -> "Measurement":
+        """Seconds per item (a sample of a batch, a token), still of this session: it pairs as this one does."""
+        if items_per_call < 1:
+            raise ValueError(f"items_per_call must be at least 1, got {items_per_call}")
+        return replace(self, label=label or self.label, times=[t / items_per_call for t in self.times])
 
     def throughput(self, items_per_call: int) -> float:
         """Items per second at the median time, e.g. samples/s for a batch of items_per_call."""

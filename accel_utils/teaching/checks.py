@@ -91,7 +91,7 @@ def check_choice(key: str, answer: str | None, **context) -> Check:
     if choice not in entry.options:
         return Check(False, f"{answer!r} is not one of the options {letters}.")
     right = entry.correct_for(context)
-    return Check(choice == right, entry.feedback[choice])
+    return Check(choice == right, entry.feedback_for(choice, context))
 
 
 def attempt(fn: Callable, *args, **kwargs):

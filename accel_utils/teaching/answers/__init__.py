@@ -17,13 +17,18 @@ class Choice:
 
     options: tuple[str, ...]
     correct: str | Callable[[Mapping], str]
-    feedback: Mapping[str, str]
+    feedback: Mapping[str, str | Callable[[Mapping], str]]
 
     def __post_init__(self):
         if set(self.feedback) != set(self.options):
             raise ValueError(f"feedback must cover exactly the options {self.options}, got {sorted(self.feedback)}")
         if isinstance(self.correct, str) and self.correct not in self.options:
             raise ValueError(f"correct option {self.correct!r} is not one of {self.options}")
+
+    def feedback_for(self, choice: str, context: Mapping) -> str:
+        """What to tell a learner who chose ``choice``; it may read their measurements."""
+        text = self.feedback[choice]
+        return text(context) if callable(text) else text
 
     def correct_for(self, context: Mapping) -> str:
         """The right option, given the learner's measurements where it depends on them."""
