@@ -50,3 +50,25 @@ def test_knee():
     assert serving.knee([1, 2, 4, 8, 16], [10, 19, 30, 36, 37]) == 8
     with pytest.raises(ValueError):
         serving.knee([1, 2], [1.0])
+
+
+@pytest.mark.parametrize("load", [0.5, 0.8])
+def test_batch_one_matches_queueing_theory(load):
+    """Poisson arrivals, one fixed service time: the mean latency is the M/D/1 result (Pollaczek–Khinchine).
+
+    Notebook 03 explains batch-1 serving's tail with queueing: a simulation that lost the queue (each request
+    served on arrival) would give a mean latency of one service time and fail here.
+    """
+    arrivals = serving.poisson_arrivals(load, 100_000, seed=0)
+    r = serving.simulate_serving(arrivals, lambda b: 1.0, max_batch=1)
+    expected = 1.0 + load / (2 * (1 - load))            # service time + mean wait in the queue
+    assert r.latencies.mean() == pytest.approx(expected, rel=0.05)
+    assert r.utilization == pytest.approx(load, rel=0.02)
+    assert r.p95 > 2 * r.p50                            # the tail is the queue: p95 well above the median
+
+
+def test_dynamic_batching_never_holds_a_request_past_max_wait_when_idle():
+    """Sparse arrivals on an idle server: each request waits at most max_wait, then its batch's service time."""
+    arrivals = np.arange(20) * 10.0
+    r = serving.simulate_serving(arrivals, lambda b: 0.5, max_batch=8, max_wait=0.2)
+    assert np.allclose(r.latencies, 0.7) and list(r.batch_sizes) == [1] * 20
