@@ -1,19 +1,21 @@
-"""A realistic input pipeline for notebook 04: encoded image files, per-sample decode and augmentation, caches.
+"""The plumbing of notebook 04's input pipeline: image files written once, epochs run and split, cores counted.
 
-Everything a DataLoader worker must import lives here (not in a notebook cell), so ``num_workers > 0``
-works under ``spawn`` (macOS, Windows) as well as ``fork`` (Linux).
+The lesson itself (the Dataset that reads, decodes and augments files, the decoded cache, the batched
+augmentation) is written out in the notebook, in a module beside it that DataLoader workers import. What lives
+here is what a DataLoader worker may import too (spawn-safe wrappers of any Dataset) and what measures a pipeline.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
@@ -67,71 +69,6 @@ def write_image_files(images: torch.Tensor, labels: torch.Tensor, folder: str | 
     return [(str(folder / p), y) for p, y in files]
 
 
-def decode_file(path: str) -> torch.Tensor:
-    """Read and decode one PNG/JPEG file into a uint8 1×H×W (grayscale) tensor, with Pillow as torchvision's
-    ImageFolder does (torchvision.io's decoders are deprecated from torchvision 0.29 in favour of TorchCodec)."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        arr = np.asarray(img.convert("L"))
-    return torch.from_numpy(arr.copy()).unsqueeze(0)
-
-
-def train_transform(crop: int = 96, mean: Sequence[float] = (0.1307,), std: Sequence[float] = (0.3081,),
-                    to_float: bool = True):
-    """Per-sample augmentation with torchvision.transforms.v2: a random resized crop, then (optionally) normalise.
-
-    With ``to_float=False`` the output stays uint8 (4× fewer bytes to collate and copy; normalise later).
-    """
-    from torchvision.transforms import v2
-
-    steps = [v2.RandomResizedCrop(crop, scale=(0.6, 1.0), ratio=(0.85, 1.15), antialias=True)]
-    if to_float:
-        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    return v2.Compose(steps)
-
-
-class EncodedImageDataset(Dataset):
-    """Images as encoded files: every __getitem__ reads, decodes and augments one file (the realistic, naive way)."""
-
-    def __init__(self, files: Sequence[tuple[str, int]], transform: Callable | None = None):
-        self.files = list(files)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i):
-        path, y = self.files[i]
-        x = decode_file(path)
-        if self.transform is not None:
-            x = self.transform(x)
-        return x, y
-
-
-class CachedImageDataset(Dataset):
-    """Decode every file once and keep the uint8 tensors in memory; augment per sample on each access."""
-
-    def __init__(self, files: Sequence[tuple[str, int]], transform: Callable | None = None):
-        self.images = torch.stack([decode_file(p) for p, _ in files])
-        self.labels = torch.tensor([y for _, y in files], dtype=torch.long)
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        x = self.images[i]
-        if self.transform is not None:
-            x = self.transform(x)
-        return x, int(self.labels[i])
-
-    @property
-    def nbytes(self) -> int:
-        """Memory the cached images take, in bytes."""
-        return self.images.numel() * self.images.element_size()
-
-
 class PrecomputedEpochsDataset(Dataset):
     """K augmented copies of a dataset made in advance; epoch e reads copy e mod K (so only K views per image)."""
 
@@ -178,43 +115,6 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
-
-
-def collate_uint8(batch):
-    """Stack (uint8 image, label) samples into one uint8 batch and a label tensor: 4× fewer bytes than float32."""
-    xs, ys = zip(*batch)
-    return torch.stack(xs), torch.as_tensor(ys, dtype=torch.long)
-
-
-def normalize_batch(x: torch.Tensor, mean: Sequence[float] = (0.1307,), std: Sequence[float] = (0.3081,)) -> torch.Tensor:
-    """uint8 N×C×H×W → normalised float32 on the tensor's own device (do it after the copy to the GPU)."""
-    m = torch.as_tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-    return (x.float() / 255 - m) / s
-
-
-def random_affine_batch(x: torch.Tensor, *, out_size: int, scale: tuple[float, float] = (0.6, 1.0),
-                        max_degrees: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Batched augmentation with a different random crop-zoom (and rotation, if max_degrees) per sample, one grid_sample call.
-
-    Runs wherever x lives (GPU-side augmentation on CUDA); x is float N×C×H×W, the result N×C×out×out.
-    Note: a v2 transform applied to a whole batch tensor draws ONE set of parameters for all samples.
-    """
-    n = x.shape[0]
-    dev = x.device
-
-    def rand(*shape):
-        return torch.rand(*shape, generator=generator, device=generator.device if generator else dev).to(dev)
-
-    area = scale[0] + (scale[1] - scale[0]) * rand(n)
-    side = area.sqrt()                       # crop side as a fraction of the image
-    angle = (rand(n) * 2 - 1) * math.radians(max_degrees)
-    tx = (1 - side) * (rand(n) * 2 - 1)      # crop centre, kept inside the image
-    ty = (1 - side) * (rand(n) * 2 - 1)
-    cos, sin = torch.cos(angle) * side, torch.sin(angle) * side
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = torch.nn.functional.affine_grid(theta, [n, x.shape[1], out_size, out_size], align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def run_epoch(loader, step: Callable, *, max_batches: int | None = None) -> int:
@@ -270,7 +170,7 @@ def wait_vs_compute(loader, step: Callable, *, steps: int, skip: int = 1, device
             it = iter(loader)
             w = time_first_call(fetch, device=device)
         x, y = box["batch"]
-        c = time_first_call(lambda: step(x, y), device=device)
+        c = time_first_call(lambda x=x, y=y: step(x, y), device=device)
         if i >= skip:
             result.wait.append(w)
             result.compute.append(c)
@@ -283,3 +183,41 @@ def distinct_views(copies: int, epochs: int) -> float:
         raise ValueError(f"copies and epochs must be >= 1, got {copies}, {epochs}")
     return min(copies, epochs) / epochs
 
+
+
+def _cpu_seconds() -> tuple[float, dict[int, float], float]:
+    """CPU seconds of this process, of each live child process (by pid), and of the children already reaped."""
+    me = psutil.Process()
+    own = sum(me.cpu_times()[:2])
+    children = {}
+    for child in me.children(recursive=True):
+        try:
+            children[child.pid] = sum(child.cpu_times()[:2])
+        except psutil.Error:            # it exited between the listing and the reading
+            pass
+    reaped = os.times()
+    return own, children, reaped.children_user + reaped.children_system
+
+
+def cpu_and_wall_seconds(fn: Callable[[], object]) -> tuple[float, float]:
+    """Run ``fn`` once; return the CPU seconds it took in this process and its children, and the wall seconds.
+
+    A child (a DataLoader worker) started during the call counts whole; one that ends during it counts through
+    the reaped children's time.
+    """
+    own0, kids0, reaped0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    own1, kids1, reaped1 = _cpu_seconds()
+    cpu = (own1 - own0) + (reaped1 - reaped0)
+    cpu += sum(t - kids0.get(pid, 0.0) for pid, t in kids1.items())
+    cpu -= sum(t for pid, t in kids0.items() if pid not in kids1)   # their whole lifetime is in the reaped time
+    return cpu, wall
+
+
+def cores_busy(fn: Callable[[], object]) -> float:
+    """Cores kept busy while ``fn`` ran: CPU seconds of this process and its children (DataLoader workers) per
+    wall-clock second. Example: ``cores_busy(lambda: run_epoch(loader, step))`` → 1.8 (of 2 cores)."""
+    cpu, wall = cpu_and_wall_seconds(fn)
+    return cpu / wall if wall > 0 else float("nan")

@@ -1,16 +1,15 @@
-"""Learning-rate helpers for notebook 05: an LR range test, warm-up + cosine, time-to-accuracy, fast tensor batches."""
+"""The plumbing of notebook 05: fast tensor batches, warm-up + cosine, time-to-accuracy, an LR trace for plots.
+
+The LR range test is written out in the notebook (it is the lesson); what lives here is reused by other notebooks
+(15 schedules its draft distillation with ``warmup_cosine``) or only measures.
+"""
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
-
-from .core.machine import get_device
 
 
 class TensorBatches:
@@ -40,71 +39,6 @@ class TensorBatches:
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self.x[idx], self.y[idx]
-
-
-@dataclass
-class LRRangeResult:
-    """Learning rates tried, the smoothed training loss at each, and the suggested peak learning rate."""
-
-    lrs: list[float]
-    losses: list[float]
-    suggested: float
-    min_loss_lr: float
-
-    def __str__(self) -> str:
-        return (f"LR range test: {len(self.lrs)} steps from {self.lrs[0]:.1e} to {self.lrs[-1]:.1e}; lowest loss at "
-                f"{self.min_loss_lr:.2e} → suggested peak LR {self.suggested:.2e} (a {self.min_loss_lr / self.suggested:.0f}× margin)")
-
-
-def lr_range_test(model: nn.Module, batches, make_optimizer: Callable[[Sequence[nn.Parameter], float], torch.optim.Optimizer],
-                  *, start_lr: float = 1e-5, end_lr: float = 1.0, steps: int = 100, smooth: float = 0.9,
-                  diverge: float = 4.0, margin: float = 10.0, device=None,
-                  loss_fn: Callable | None = None) -> LRRangeResult:
-    """Smith's LR range test: raise the LR exponentially each step, record the smoothed loss, stop when it diverges.
-
-    Suggests ``lr_at_lowest_loss / margin``. The model's weights are restored afterwards.
-    Example: ``r = lr_range_test(model, train, lambda p, lr: torch.optim.SGD(p, lr, momentum=0.9))``.
-    """
-    if not 0 < start_lr < end_lr:
-        raise ValueError(f"need 0 < start_lr < end_lr, got {start_lr}, {end_lr}")
-    device = torch.device(device) if device is not None else get_device()
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    saved = copy.deepcopy(model.state_dict())
-    model.to(device).train()
-    optimizer = make_optimizer(model.parameters(), start_lr)
-    factor = (end_lr / start_lr) ** (1 / max(steps - 1, 1))
-    lrs, losses, avg, best = [], [], 0.0, math.inf
-    it = iter(batches)
-    try:
-        for i in range(steps):
-            lr = start_lr * factor ** i
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            try:
-                x, y = next(it)
-            except StopIteration:
-                it = iter(batches)
-                x, y = next(it)
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            avg = smooth * avg + (1 - smooth) * float(loss.detach())
-            smoothed = avg / (1 - smooth ** (i + 1))          # bias-corrected running mean
-            if not math.isfinite(smoothed):
-                break
-            lrs.append(lr)
-            losses.append(smoothed)
-            best = min(best, smoothed)
-            if smoothed > diverge * best and i > 10:
-                break
-    finally:
-        model.load_state_dict(saved)
-    if not lrs:
-        raise RuntimeError("the loss was not finite at the first step; lower start_lr")
-    min_loss_lr = lrs[int(np.argmin(losses))]
-    return LRRangeResult(lrs, losses, min_loss_lr / margin, min_loss_lr)
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, *, warmup_steps: int, total_steps: int,

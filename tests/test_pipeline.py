@@ -1,11 +1,32 @@
-"""accel_utils.pipeline: files written once and decoded exactly, datasets, collation, batched augmentation."""
+"""accel_utils.pipeline: files written once and exactly, spawn-safe wrappers, epochs split and cores counted."""
+import multiprocessing as mp
 import pickle
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
 from accel_utils import pipeline
+
+
+class RandomViews(Dataset):
+    """A dataset whose every read is a fresh random view (as an augmented dataset's is)."""
+
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        return torch.rand(1, 2, 2), i
+
+
+def decode(path):
+    with Image.open(path) as img:
+        return torch.from_numpy(np.array(img.convert("L"))).unsqueeze(0)
 
 
 @pytest.fixture
@@ -21,11 +42,13 @@ def test_write_and_decode_roundtrip(files, tmp_path):
 
     images, labels, written = files
     assert [y for _, y in written] == labels.tolist()
-    x = pipeline.decode_file(written[2][0])
+    x = decode(written[2][0])
     assert x.dtype == torch.uint8 and x.shape == (1, 40, 40)
     assert torch.equal(x, F.resize(images[2], [40, 40], antialias=True))  # PNG is lossless
     again = pipeline.write_image_files(images, labels, tmp_path / "img", size=40)  # reused, same list
     assert again == written
+    other = pipeline.write_image_files(images[:3], labels[:3], tmp_path / "img", size=40)  # another set: rewritten
+    assert len(other) == 3
 
 
 def test_write_rejects_bad_input(tmp_path):
@@ -39,75 +62,88 @@ def test_jpeg_files(tmp_path):
     images = torch.full((2, 1, 28, 28), 128, dtype=torch.uint8)
     written = pipeline.write_image_files(images, torch.tensor([1, 2]), tmp_path, size=32, fmt="jpeg")
     assert written[0][0].endswith(".jpg")
-    assert (pipeline.decode_file(written[0][0]).float() - 128).abs().max() <= 3
+    assert (decode(written[0][0]).float() - 128).abs().max() <= 3
 
 
-def test_datasets_agree_and_augment(files):
-    _, labels, written = files
-    tf = pipeline.train_transform(24)
-    enc = pipeline.EncodedImageDataset(written, tf)
-    cached = pipeline.CachedImageDataset(written, tf)
-    x, y = enc[1]
-    assert x.shape == (1, 24, 24) and x.dtype == torch.float32 and y == int(labels[1])
-    assert torch.equal(cached.images[1], pipeline.decode_file(written[1][0]))
-    assert cached.nbytes == 6 * 40 * 40
-    u8 = pipeline.train_transform(24, to_float=False)(cached.images[0])
-    assert u8.dtype == torch.uint8
-
-
-def test_precomputed_epochs_repeat(files):
-    _, _, written = files
-    ds = pipeline.PrecomputedEpochsDataset(pipeline.CachedImageDataset(written, pipeline.train_transform(24)), copies=2)
+def test_precomputed_epochs_repeat():
+    ds = pipeline.PrecomputedEpochsDataset(RandomViews(), copies=2)
     ds.set_epoch(0)
     a = ds[3][0]
+    ds.set_epoch(1)
+    assert not torch.equal(a, ds[3][0])          # another stored view
     ds.set_epoch(2)
-    assert torch.equal(a, ds[3][0])
+    assert torch.equal(a, ds[3][0])              # epoch K repeats epoch 0
     assert pipeline.distinct_views(2, 10) == 0.2 and pipeline.distinct_views(5, 3) == 1.0
     with pytest.raises(ValueError):
         pipeline.PrecomputedEpochsDataset(ds, copies=0)
 
 
-def test_collate_and_normalize():
-    batch = [(torch.full((1, 4, 4), 255, dtype=torch.uint8), 1), (torch.zeros(1, 4, 4, dtype=torch.uint8), 0)]
-    x, y = pipeline.collate_uint8(batch)
-    assert x.dtype == torch.uint8 and x.shape == (2, 1, 4, 4) and y.tolist() == [1, 0]
-    z = pipeline.normalize_batch(x, (0.5,), (0.5,))
-    assert torch.allclose(z[0], torch.ones(1, 4, 4)) and torch.allclose(z[1], -torch.ones(1, 4, 4))
+def test_wrappers_pickle_and_run_in_a_worker():
+    ds = pipeline.CrashingDataset(RandomViews(), bad_index=99)
+    assert isinstance(pickle.loads(pickle.dumps(ds)), pipeline.CrashingDataset)   # importable by name: spawn-safe
+    loader = DataLoader(ds, batch_size=2, num_workers=1, worker_init_fn=pipeline.seed_worker)
+    assert sum(len(y) for _, y in loader) == 5
+    assert pipeline.run_epoch(loader, lambda x, y: None, max_batches=1) == 2
 
 
-def test_random_affine_batch_per_sample():
-    x = torch.rand(1, 1, 32, 32).repeat(3, 1, 1, 1)
-    g = torch.Generator().manual_seed(0)
-    out = pipeline.random_affine_batch(x, out_size=16, generator=g, max_degrees=10)
-    assert out.shape == (3, 1, 16, 16)
-    assert not torch.allclose(out[0], out[1])
-    full = pipeline.random_affine_batch(x, out_size=32, scale=(1.0, 1.0))  # no zoom, no rotation: identity
-    assert torch.allclose(full, x, atol=1e-5)
-
-
-def test_loader_with_worker_and_pickle(files):
-    _, _, written = files
-    ds = pipeline.EncodedImageDataset(written, pipeline.train_transform(24, to_float=False))
-    assert pickle.loads(pickle.dumps(ds)).files == ds.files       # importable by name: spawn-safe
-    loader = DataLoader(ds, batch_size=3, num_workers=1, collate_fn=pipeline.collate_uint8,
-                        worker_init_fn=pipeline.seed_worker)
-    assert sum(len(y) for _, y in loader) == 6
-    n = pipeline.run_epoch(loader, lambda x, y: None, max_batches=1)
-    assert n == 3
-
-
-def test_crashing_dataset_soft_and_wait_compute(files):
-    _, _, written = files
-    ds = pipeline.CrashingDataset(pipeline.EncodedImageDataset(written), bad_index=1)
+def test_crashing_dataset_soft_and_hard():
+    soft = pipeline.CrashingDataset(RandomViews(), bad_index=1)
     with pytest.raises(ValueError, match="corrupt"):
-        ds[1]
-    loader = DataLoader(pipeline.EncodedImageDataset(written, pipeline.train_transform(24)), batch_size=2)
-    wc = pipeline.wait_vs_compute(loader, lambda x, y: x.sum(), steps=4, device="cpu")
-    assert len(wc.wait) == len(wc.compute) == 4
-    assert 0 <= wc.wait_fraction <= 1 and wc.verdict in ("input-bound", "compute-bound")
-    assert wc.verdict in str(wc)
+        soft[1]
+    hard = pipeline.CrashingDataset(RandomViews(), bad_index=1, hard=True)
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        list(DataLoader(hard, batch_size=1, num_workers=1))
+
+
+def test_wait_vs_compute():
+    loader = DataLoader(RandomViews(), batch_size=2)
+    wc = pipeline.wait_vs_compute(loader, lambda x, y: time.sleep(0.01), steps=4, device="cpu")
+    assert len(wc.wait) == len(wc.compute) == 4          # the iterator restarts when an epoch ends
+    assert min(wc.compute) >= 0.009
+    assert 0 <= wc.wait_fraction < 0.5 and wc.verdict == "compute-bound" and wc.verdict in str(wc)
+
+
+def _burn(seconds: float) -> None:
+    """Spend this much CPU time (not wall time: a loaded machine only makes it take longer)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def _burn_then_wait(seconds, done, release):
+    _burn(seconds)
+    done.set()
+    release.wait(10)
+
+
+def test_cpu_seconds_count_this_process_and_its_children():
+    cpu, wall = pipeline.cpu_and_wall_seconds(lambda: _burn(0.2))
+    assert cpu >= 0.19 and wall >= 0.19
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    cpu, _ = pipeline.cpu_and_wall_seconds(lambda: subprocess.run([sys.executable, "-c", burn], check=True))
+    assert cpu >= 0.29                               # a child that ended during the call: its reaped time
+    ctx = mp.get_context("spawn")
+    done, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_burn_then_wait, args=(0.3, done, release))
+    try:
+        cpu, _ = pipeline.cpu_and_wall_seconds(lambda: (child.start(), done.wait(60)))
+        assert cpu >= 0.29                           # a child still alive after the call (a persistent worker)
+    finally:
+        release.set()
+        child.join(10)
+    assert pipeline.cores_busy(lambda: time.sleep(0.2)) < 0.5
 
 
 def test_image_folder_under_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCEL_DATA_DIR", str(tmp_path))
     assert pipeline.image_folder("mnist5k", 96, "png") == tmp_path / "pipeline_images" / "mnist5k_96px_png"
+
+
+def test_answer_key_of_exercise_3_follows_the_measurement():
+    from accel_utils import check_choice
+
+    gap = dict(bound=1.4, measured=0.9, cores=2, busy=1.1)
+    assert check_choice("04.3", "b", **gap).passed and not check_choice("04.3", "d", **gap).passed
+    close = dict(bound=1.4, measured=1.3, cores=16, busy=1.9)
+    assert check_choice("04.3", "d", **close).passed and not check_choice("04.3", "b", **close).passed
+    assert not any(check_choice("04.3", wrong, **gap).passed for wrong in ("a", "c"))

@@ -1,4 +1,4 @@
-"""accel_utils.schedules: batches, LR range test, warm-up + cosine, time-to-accuracy."""
+"""accel_utils.schedules: batches, warm-up + cosine, time-to-accuracy (the LR range test is in notebook 05)."""
 import math
 
 import pytest
@@ -39,17 +39,17 @@ def test_time_to_target():
     assert schedules.epochs_to_target(acc, 0.99) is None and schedules.seconds_to_target(acc, sec, 0.99) is None
 
 
-def test_lr_range_test_restores_weights_and_suggests():
-    torch.manual_seed(0)
-    x = torch.randn(256, 8)
-    y = (x[:, 0] > 0).long()
-    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
-    before = [p.detach().clone() for p in model.parameters()]
-    r = schedules.lr_range_test(model, schedules.TensorBatches(x, y, 32), lambda p, lr: torch.optim.SGD(p, lr=lr),
-                                steps=60, start_lr=1e-4, end_lr=10.0, device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert len(r.lrs) == len(r.losses) > 10 and r.lrs == sorted(r.lrs)
-    assert r.suggested == pytest.approx(r.min_loss_lr / 10)
-    assert "suggested" in str(r)
-    with pytest.raises(ValueError):
-        schedules.lr_range_test(model, [], lambda p, lr: torch.optim.SGD(p, lr=lr), start_lr=1.0, end_lr=0.1)
+def test_tensor_batches_repeat_for_a_seed():
+    x, y = torch.arange(20).float().unsqueeze(1), torch.arange(20)
+    a = [yb.tolist() for _, yb in schedules.TensorBatches(x, y, batch_size=8, seed=3)]
+    b = [yb.tolist() for _, yb in schedules.TensorBatches(x, y, batch_size=8, seed=3)]
+    c = [yb.tolist() for _, yb in schedules.TensorBatches(x, y, batch_size=8, seed=4)]
+    assert a == b and a != c          # one seed, one batch order: the runs of notebook 05 pair by seed
+
+
+def test_answer_key_of_exercise_3_follows_the_measurement():
+    from accel_utils import check_choice
+
+    assert check_choice("05.3", "b", share=0.01).passed and not check_choice("05.3", "a", share=0.01).passed
+    assert check_choice("05.3", "a", share=0.8).passed and not check_choice("05.3", "b", share=0.8).passed
+    assert not any(check_choice("05.3", wrong, share=0.01).passed for wrong in ("c", "d"))
