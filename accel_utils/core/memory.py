@@ -6,10 +6,22 @@ import weakref
 from collections.abc import Callable
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._python_dispatch import TorchDispatchMode  # documented for __torch_dispatch__; no public alias
+
 
 from .machine import get_device
+
+
+def _tensors(tree):
+    """Every tensor in nested tuples, lists and dicts (an op's arguments and results)."""
+    if isinstance(tree, torch.Tensor):
+        yield tree
+    elif isinstance(tree, (tuple, list)):
+        for item in tree:
+            yield from _tensors(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _tensors(item)
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -31,8 +43,8 @@ class LiveTensorBytes(TorchDispatchMode):
         self.live -= nbytes
 
     def _storages(self, tree):
-        for t in tree_leaves(tree):
-            if isinstance(t, torch.Tensor) and not t.is_meta:
+        for t in _tensors(tree):
+            if not t.is_meta:
                 yield t.untyped_storage()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
