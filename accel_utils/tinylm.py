@@ -1,17 +1,27 @@
-"""A tiny byte-level language model on offline text (CPython's pydoc_data.topics), for notebook 15.
+"""A tiny byte-level language model on offline text (CPython's pydoc_data.topics), for notebooks 15 and 16.
 
 The corpus ships with every CPython install, so nothing is downloaded. The model is a small decoder-only
-transformer whose two inference hooks the notebook teaches: the attention function (``model.set_attention``)
+transformer whose two inference hooks the notebooks teach: the attention function (``model.set_attention``)
 and a KV cache object passed to ``model(idx, cache=..., start_pos=...)``, which each attention layer calls as
 ``k, v = cache.update(layer_index, k_new, v_new)``.
+
+Trained weights are cached under data/tinylm/ by a key that holds everything that decides them: the config,
+the training arguments, a hash of the training data and a hash of the source code of the training function
+(and of the model it trains), so a changed trainer trains again. A cached file that cannot be loaded, or that
+was written for another key or another model shape, is named in a warning and fitted again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import math
+import os
 import time
-from collections.abc import Callable
+import uuid
+import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -274,29 +284,110 @@ def state_hash(model: nn.Module) -> str:
     return h.hexdigest()[:12]
 
 
+def code_hash(*objs) -> str:
+    """A short hash of the source code of functions and classes (their bytecode where no source is found).
+
+    Keys a cache by the code that produced it: editing a trainer (even a constant in it) changes the hash.
+    """
+    h = hashlib.sha256()
+    for obj in objs:
+        if isinstance(obj, functools.partial):  # a function with arguments bound: its code and those arguments
+            h.update(code_hash(obj.func).encode() + repr((obj.args, sorted(obj.keywords.items()))).encode())
+            continue
+        target = inspect.unwrap(obj) if callable(obj) else obj
+        try:
+            text = inspect.getsource(target)
+        except (OSError, TypeError):  # no source file (a lambda typed at a REPL, a builtin): hash its bytecode
+            code = getattr(target, "__code__", None)
+            if code is None:
+                raise TypeError(f"cannot hash the code of {obj!r}: no source and no bytecode") from None
+            text = _code_text(code)
+        h.update(getattr(target, "__qualname__", type(target).__name__).encode())
+        h.update(text.encode())
+    return h.hexdigest()[:12]
+
+
+def _code_text(code) -> str:
+    """A stable text of a code object: its bytecode, names and constants (nested code objects included)."""
+    parts = [code.co_code.hex(), repr(code.co_names)]
+    for const in code.co_consts:
+        parts.append(_code_text(const) if inspect.iscode(const) else repr(const))
+    return "|".join(parts)
+
+
+def data_hash(ids: torch.Tensor) -> str:
+    """A short hash of a tensor's dtype, shape and values (the training data a cached model saw)."""
+    t = ids.detach().cpu().contiguous()
+    h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def cache_path(name: str, key: dict, *, cache_dir=None) -> Path:
+    """Where ``load_or_fit`` keeps the weights fitted under ``key`` (the key's hash is in the file name)."""
+    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "tinylm"
+    return folder / f"{name}-{hashlib.sha256(_canonical(key).encode()).hexdigest()[:12]}.pt"
+
+
+def _canonical(key: dict) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def _load_cached(path: Path, module: nn.Module, key_text: str) -> dict:
+    """Load a cached file into module, or raise ValueError/RuntimeError saying what is wrong with it.
+
+    Nothing is copied into the module unless every tensor matches its name, shape and dtype, so a failed load
+    leaves the module as it was (fitting again starts from its own initial weights).
+    """
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or not {"state_dict", "info", "key"} <= set(blob):
+        raise ValueError("not a tinylm cache file (expected the entries state_dict, info and key)")
+    if blob["key"] != key_text:
+        raise ValueError("it was written for another key")
+    own = module.state_dict()
+    saved = blob["state_dict"]
+    if set(saved) != set(own):
+        missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+        raise ValueError(f"its tensors do not match the model (missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, t in own.items():
+        if saved[name].shape != t.shape or saved[name].dtype != t.dtype:
+            raise ValueError(f"tensor {name!r} is {tuple(saved[name].shape)} {saved[name].dtype}, "
+                             f"the model has {tuple(t.shape)} {t.dtype}")
+    info = json.loads(blob["info"])
+    module.load_state_dict(saved)
+    return info
+
+
 def load_or_fit(module: nn.Module, fit: Callable[[nn.Module], dict], *, name: str, key: dict,
-                cache_dir=None) -> tuple[nn.Module, dict]:
+                cache_dir=None, code: Iterable[Callable] = ()) -> tuple[nn.Module, dict]:
     """Run ``fit(module)`` once and cache the weights under data/tinylm/; later calls load them instead.
 
-    The file name holds a hash of ``key`` (everything that determines the result), so a change fits again.
-    ``fit`` returns a JSON-able dict of what it did; returns (module in eval mode, that dict plus cached=True/False).
+    The file name holds a hash of ``key`` (everything that determines the result: settings, a hash of the data)
+    together with the source code of ``fit`` and of every function or class in ``code`` (what ``fit`` calls),
+    so a change to any of them fits again. A cached file that cannot be loaded (damaged, written for another
+    key, tensors of another shape) is named in a RuntimeWarning and fitted again from the module's own initial
+    weights, then overwritten. ``fit`` returns a JSON-able dict of what it did; returns (module in eval mode,
+    that dict plus cached=True/False).
     """
-    folder = Path(cache_dir) if cache_dir is not None else data_dir() / "tinylm"
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = folder / f"{name}-{digest}.pt"
+    full_key = {"key": key, "code": code_hash(fit, *code)}
+    key_text = _canonical(full_key)
+    path = cache_path(name, full_key, cache_dir=cache_dir)
     if path.exists():
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            module.load_state_dict(blob["state_dict"])
-            return module.eval(), {**json.loads(blob["info"]), "cached": True}
-        except Exception:  # a damaged or incompatible file: fit again
-            pass
+            info = _load_cached(path, module, key_text)
+            return module.eval(), {**info, "cached": True}
+        except Exception as e:  # noqa: BLE001 - any failure is reported below, with the file's name
+            warnings.warn(f"the cached weights {path} cannot be used ({type(e).__name__}: {e}); "
+                          "fitting again and overwriting that file", RuntimeWarning, stacklevel=2)
     info = fit(module)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-                "info": json.dumps(info)}, tmp)
-    tmp.replace(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")  # unique: runs may overlap
+    try:
+        torch.save({"state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+                    "info": json.dumps(info), "key": key_text}, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return module.eval(), {**info, "cached": False}
 
 
@@ -304,12 +395,20 @@ def load_or_train(cfg: TinyLMConfig, train_ids: torch.Tensor, *, name: str = "ti
                   device=None, **train_kwargs) -> tuple[TinyLM, TrainInfo]:
     """Train a TinyLM once and cache it under data/tinylm/; later calls load it (torch.load weights_only=True).
 
-    The cache file name holds a hash of the config and training arguments, so a change retrains.
-    Returns (model in eval mode, TrainInfo with the seconds the original training took and cached=True/False).
+    The cache key holds the config, the training arguments, a hash of ``train_ids`` and a hash of the source of
+    what training runs (``train_lm``, ``random_batch``, the model's classes), so a change to any of them
+    retrains; the device is not in the key (the info says where it trained). A damaged or
+    incompatible cached file is named in a warning and trained again. Returns (model in eval mode, TrainInfo with
+    the seconds the original training took and cached=True/False).
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     torch.manual_seed(train_kwargs.get("seed", 0))
     model = TinyLM(cfg)
-    model, info = load_or_fit(model, lambda m: asdict(train_lm(m, train_ids, device=device, **train_kwargs)),
-                              name=name, key={"cfg": asdict(cfg), "train": train_kwargs, "v": 1}, cache_dir=cache_dir)
+
+    def fit(m: TinyLM) -> dict:
+        return asdict(train_lm(m, train_ids, device=device, **train_kwargs))
+
+    key = {"cfg": asdict(cfg), "train": train_kwargs, "data": data_hash(train_ids)}
+    code = (train_lm, random_batch, TrainInfo, TinyLM, Block, Attention, sdpa_attention, causal_mask)
+    model, info = load_or_fit(model, fit, name=name, key=key, cache_dir=cache_dir, code=code)
     return model.to(device).eval(), TrainInfo(**info)

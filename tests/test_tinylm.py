@@ -146,3 +146,110 @@ def test_state_hash_follows_the_weights():
     with torch.no_grad():
         b.head.weight[0, 0] += 1
     assert tinylm.state_hash(a) != tinylm.state_hash(b)
+
+
+# ---------------------------------------------------------------- the cache: keyed by code and data, never silent
+def _fit_constant(value):
+    calls = []
+
+    def fit(m):
+        calls.append([p.detach().clone() for p in m.parameters()])
+        with torch.no_grad():
+            for p in m.parameters():
+                p.fill_(value)
+        return {"steps": 1}
+
+    return fit, calls
+
+
+def test_code_hash_follows_the_source():
+    def f(x):
+        return x + 1
+
+    def g(x):
+        return x + 2
+
+    assert tinylm.code_hash(f) == tinylm.code_hash(f)
+    assert tinylm.code_hash(f) != tinylm.code_hash(g)
+    assert tinylm.code_hash(tinylm.train_lm) != tinylm.code_hash(tinylm.random_batch)
+
+
+def test_a_changed_trainer_trains_again(tmp_path, monkeypatch):
+    """The key must hold the trainer's code: a new train_lm (same name, same arguments) is not served old weights."""
+    ids = tinylm.ByteTokenizer().encode("hello world " * 100)
+    kw = dict(steps=2, batch_size=2, seq_len=16, seed=1)
+    _, first = tinylm.load_or_train(SMALL, ids, name="t", cache_dir=tmp_path, **kw)
+    _, again = tinylm.load_or_train(SMALL, ids, name="t", cache_dir=tmp_path, **kw)
+    assert not first.cached and again.cached
+    original = tinylm.train_lm
+    calls = []
+
+    def train_lm(model, train_ids, **kwargs):  # a "changed trainer": same signature, other code
+        calls.append(1)
+        return original(model, train_ids, **kwargs)
+
+    monkeypatch.setattr(tinylm, "train_lm", train_lm)
+    _, changed = tinylm.load_or_train(SMALL, ids, name="t", cache_dir=tmp_path, **kw)
+    assert calls == [1] and not changed.cached
+    assert len(list(tmp_path.glob("t-*.pt"))) == 2
+
+
+def test_other_training_data_trains_again(tmp_path):
+    tok = tinylm.ByteTokenizer()
+    kw = dict(steps=2, batch_size=2, seq_len=16, seed=1)
+    tinylm.load_or_train(SMALL, tok.encode("hello world " * 100), name="t", cache_dir=tmp_path, **kw)
+    _, other = tinylm.load_or_train(SMALL, tok.encode("HELLO WORLD " * 100), name="t", cache_dir=tmp_path, **kw)
+    assert not other.cached
+
+
+def test_load_or_fit_key_holds_the_fit_code(tmp_path):
+    fit_a, _ = _fit_constant(0.5)
+    tinylm.load_or_fit(nn.Linear(3, 2), fit_a, name="d", key={"a": 1}, cache_dir=tmp_path)
+
+    def fit_c(m):
+        nn.init.constant_(m.weight, 0.75)
+        return {"steps": 2}
+
+    m, info = tinylm.load_or_fit(nn.Linear(3, 2), fit_c, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert not info["cached"] and torch.all(m.weight == 0.75)
+
+
+def test_a_corrupt_cache_is_named_and_rebuilt(tmp_path):
+    fit, calls = _fit_constant(0.5)
+    tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("d-*.pt")
+    path.write_bytes(b"not a checkpoint")
+    with pytest.warns(RuntimeWarning, match=path.name):
+        m, info = tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert not info["cached"] and len(calls) == 2 and torch.all(m.weight == 0.5)
+    _, info = tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert info["cached"], "the rebuilt file must load"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name], "no temporary file left behind"
+
+
+def test_an_incompatible_cache_is_named_and_refitted_from_fresh_weights(tmp_path):
+    fit, calls = _fit_constant(0.5)
+    tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("d-*.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"]["extra"] = torch.zeros(1)   # torch would copy weight and bias, then complain about this
+    torch.save(blob, path)
+    fresh = nn.Linear(3, 2)
+    initial = [p.detach().clone() for p in fresh.parameters()]
+    with pytest.warns(RuntimeWarning, match=path.name):
+        _, info = tinylm.load_or_fit(fresh, fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert not info["cached"]
+    for seen, init in zip(calls[-1], initial):
+        assert torch.equal(seen, init), "fitting again must start from the module's own initial weights"
+
+
+def test_a_cache_written_for_another_key_is_not_used(tmp_path):
+    fit, calls = _fit_constant(0.5)
+    tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("d-*.pt")
+    blob = torch.load(path, weights_only=True)
+    blob["key"] = blob["key"].replace('"a": 1', '"a": 2')
+    torch.save(blob, path)
+    with pytest.warns(RuntimeWarning, match="another key"):
+        _, info = tinylm.load_or_fit(nn.Linear(3, 2), fit, name="d", key={"a": 1}, cache_dir=tmp_path)
+    assert not info["cached"] and len(calls) == 2
