@@ -20,7 +20,7 @@ def test_bad_mode_lists_valid_ones(monkeypatch):
     with pytest.raises(ValueError, match="smoke, standard, full"):
         au.get_mode()
     with pytest.raises(ValueError, match="turbo"):
-        au.MODE
+        _ = au.MODE
 
 
 def test_results_and_data_dirs_honour_environment(monkeypatch, tmp_path):

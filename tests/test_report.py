@@ -93,9 +93,10 @@ def test_compare_smoke_vs_standard(folders, tmp_path):
     assert report.main([str(smoke), "--compare", str(standard), "--out", str(out)]) == 0  # the command line
     md = (out / "comparison.md").read_text()
     assert "mode smoke" in md and "mode standard" in md
-    header = next(l for l in md.splitlines() if l.startswith("| notebook"))
+    header = next(line for line in md.splitlines() if line.startswith("| notebook"))
     assert "speedup · smoke_results" in header and "speedup · standard_results" in header
-    rows = {tuple(c.strip() for c in l.strip("|").split(" | ")[:2]): l for l in md.splitlines() if l.startswith("| 0")}
+    rows = {tuple(c.strip() for c in line.strip("|").split(" | ")[:2]): line
+            for line in md.splitlines() if line.startswith("| 0")}
     both = rows[("00_start_here", "vectorise")]  # in both folders: each folder's own number, side by side
     s_smoke, s_std = (report_tables.fmt_speedup(_records(f, "00_start_here")[0]) for f in (smoke, standard))
     assert both.index(s_smoke) < both.rindex(s_std)

@@ -43,7 +43,7 @@ def execute(path: Path, timeout: int):
         client.execute()
         error = None
     except CellExecutionError as e:
-        lines = [l for l in str(e).splitlines() if l.strip()]
+        lines = [line for line in str(e).splitlines() if line.strip()]
         error = lines[-1] if lines else "cell failed"
     except Exception as e:  # kernel died, timeout
         error = f"{type(e).__name__}: {e}".splitlines()[0]

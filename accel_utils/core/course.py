@@ -46,4 +46,4 @@ def lesson(stem_or_number: str) -> Lesson:
     for item in COURSE:
         if stem_or_number in (item.stem, item.number, item.filename):
             return item
-    raise KeyError(f"no notebook {stem_or_number!r} in the course; known: {', '.join(l.stem for l in COURSE)}")
+    raise KeyError(f"no notebook {stem_or_number!r} in the course; known: {', '.join(item.stem for item in COURSE)}")

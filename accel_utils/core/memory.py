@@ -8,7 +8,6 @@ from collections.abc import Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode  # documented for __torch_dispatch__; no public alias
 
-
 from .machine import get_device
 
 
@@ -54,8 +53,8 @@ class LiveTensorBytes(TorchDispatchMode):
         for st in self._storages(out):
             if id(st) in self._known and self._known[id(st)]() is st:
                 continue
-            nbytes = st.nbytes()
-            self._known[id(st)] = weakref.ref(st, lambda ref, k=id(st), n=nbytes: self._free(k, n, ref))
+            nbytes, key = st.nbytes(), id(st)
+            self._known[key] = weakref.ref(st, lambda ref, k=key, n=nbytes: self._free(k, n, ref))
             self.live += nbytes
             self.peak = max(self.peak, self.live)
         return out

@@ -16,7 +16,6 @@ from .report_html import comparison_html, summary_html
 from .report_tables import comparison_markdown, load_folder, summary_markdown
 from .results import write_atomic
 
-
 # ---------------------------------------------------------------- writing
 
 def _publish(paths: list[Path]) -> list[Path]:

@@ -73,7 +73,7 @@ class Measurement:
         """The q-th percentile (0-100) of seconds per call."""
         return float(np.percentile(self.times, q))
 
-    def per_item(self, items_per_call: int, label: str | None = None) -> "Measurement":
+    def per_item(self, items_per_call: int, label: str | None = None) -> Measurement:
         """Seconds per item (a sample of a batch, a token), still of this session: it pairs as this one does."""
         if items_per_call < 1:
             raise ValueError(f"items_per_call must be at least 1, got {items_per_call}")

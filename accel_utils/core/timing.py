@@ -66,7 +66,7 @@ class Measurements(dict):
 
     @classmethod
     def from_rounds(cls, times: Mapping[str, list[float]], *, number_per_run: int = 1, threads: int | None = None,
-                    device: str = "cpu") -> "Measurements":
+                    device: str = "cpu") -> Measurements:
         """One session from seconds per call timed round by round elsewhere (in subprocesses, in torchrun workers).
 
         Round i of every label must have been timed in the same round, in turns, as ``benchmark`` does.
