@@ -7,8 +7,10 @@ never a notebook cell that hangs.
 Example::
 
     from accel_utils import launch
-    run = launch.torchrun("accel_utils.ddp_train", ["--steps", "20", "--out", "runs/ddp"], nproc=2, timeout=120)
+    run = launch.torchrun("train_ddp.py", ["--steps", "20", "--out", "result.pt"], nproc=2, timeout=120)
     print(run.seconds, run.returncode)
+
+The target is a script (``train_ddp.py``, run as a file) or a module (``package.module``, run with ``-m``).
 """
 from __future__ import annotations
 
@@ -89,11 +91,17 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def _target(script_or_module: str) -> list[str]:
+    """How torchrun is told what to run: a path ending in .py as a file, anything else as a module (-m)."""
+    target = str(script_or_module)
+    return [target] if target.endswith(".py") else ["-m", target]
+
+
 def torchrun_command(module: str, args: Sequence[str] = (), *, nproc: int = 2, port: int | None = None,
                      host: str = "127.0.0.1", nnodes: int = 1, node_rank: int = 0,
                      rdzv_endpoint: str | None = None, rdzv_id: str = "accel-course",
                      python: str | None = None, monitor_interval: float = 0.5) -> list[str]:
-    """The torchrun command line (as a list) that runs ``python -m module args`` on nproc workers.
+    """The torchrun command line (as a list) that runs ``module`` (a .py script or a module name) on nproc workers.
 
     One node: a static rendezvous on host:port (``--master_addr/--master_port``). Several nodes
     (``nnodes > 1``): the c10d rendezvous at ``rdzv_endpoint`` ("host:port" of node 0) that every node joins.
@@ -107,7 +115,7 @@ def torchrun_command(module: str, args: Sequence[str] = (), *, nproc: int = 2, p
             raise ValueError("a multi-node job needs rdzv_endpoint='host:port' of the first node")
         cmd += ["--rdzv_backend=c10d", f"--rdzv_endpoint={rdzv_endpoint}", f"--rdzv_id={rdzv_id}",
                 f"--node_rank={node_rank}"]
-    return cmd + ["-m", module, *map(str, args)]
+    return cmd + _target(module) + [*map(str, args)]
 
 
 def multinode_command(module: str, args: Sequence[str] = (), *, nnodes: int, nproc: int, node_rank: int | str,
@@ -115,7 +123,7 @@ def multinode_command(module: str, args: Sequence[str] = (), *, nnodes: int, npr
     """The exact shell command to type on one node of an nnodes-node job (same on every node but node_rank)."""
     parts = ["torchrun", f"--nnodes={nnodes}", f"--nproc_per_node={nproc}", f"--node_rank={node_rank}",
              "--rdzv_backend=c10d", f"--rdzv_endpoint={rdzv_endpoint}", f"--rdzv_id={rdzv_id}",
-             "-m", module, *map(str, args)]
+             *_target(module), *map(str, args)]
     return " ".join(shlex.quote(p) if not str(p).startswith("$") else str(p) for p in parts)
 
 
@@ -125,7 +133,7 @@ _RANK_PREFIX = re.compile(r"^\[(?:default)?(?:rank)?\d+\]:\s?")
 
 def _root_cause(lines: Sequence[str]) -> tuple[str, int | None]:
     """torchrun's 'Root Cause (first observed failure)' report: (rank line + traceback, failed rank) or ('', None)."""
-    start = next((i for i, l in enumerate(lines) if "Root Cause" in l), None)
+    start = next((i for i, line in enumerate(lines) if "Root Cause" in line), None)
     if start is None:
         return "", None
     rank, head, block, inside = None, [], [], False
@@ -265,12 +273,17 @@ def torchrun(module: str, args: Sequence[str] = (), *, nproc: int = 2, port: int
              timeout: float = 300, threads_per_proc: int | None = None, env: dict | None = None,
              echo: Callable[[str], None] | None = print, filter: Callable[[str], bool] | None = None,
              host: str = "127.0.0.1") -> Run:
-    """Run ``torchrun --nproc_per_node=nproc -m module args`` on this machine and wait for it (bounded by timeout).
+    """Run ``torchrun --nproc_per_node=nproc module args`` on this machine and wait for it (bounded by timeout).
+
+    ``module`` is a script (``train_ddp.py``, which must exist) or a module name run with ``-m``.
 
     A free port is chosen unless ``port`` is given; a port already in use raises PortInUseError before
     anything starts. ``threads_per_proc`` sets OMP_NUM_THREADS for every worker (torchrun's default is 1).
     Returns a Run; raises LaunchError (exit code + worker traceback) or LaunchTimeout.
     """
+    if str(module).endswith(".py") and not Path(module).is_file():
+        raise FileNotFoundError(f"no script {module!r} in {Path.cwd()}: write it first (the %%writefile cell), "
+                                "or give its path")
     if port is not None and port_in_use(port, host):
         raise PortInUseError(f"port {port} on {host} is already in use by another process; "
                              "pass port=None to let the launcher pick a free one", command=[])

@@ -1,52 +1,96 @@
-"""accel_utils.ddp_train and accel_utils.launch: DDP == one process, and failures that raise instead of hanging."""
+"""Notebook 07's DDP script (taken from its %%writefile cell) and accel_utils.launch: DDP == one process, loud failures."""
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from accel_utils import ddp_train, launch
+from accel_utils import launch
 
-TINY = ["--hidden", "32", "--global-batch", "16", "--steps", "4", "--lr", "0.1", "--log-every", "2"]
-
-
-def test_ddp_world_size_2_equals_single_process(tmp_path):
-    """Two gloo ranks with no_sync accumulation end with the weights of one process on the same global batches."""
-    launch.torchrun("accel_utils.ddp_train", [*TINY, "--accum", "2", "--out", tmp_path / "ddp"], nproc=2,
-                    timeout=150, echo=None)
-    ddp_train.main([*TINY, "--accum", "2", "--single", "--virtual-world", "2", "--out", str(tmp_path / "single")])
-    ddp = ddp_train.load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
-    ref = ddp_train.load_checkpoint(tmp_path / "single" / "checkpoint.pt")
-    assert ddp["world_size"] == 2 and ref["world_size"] == 1
-    assert ddp["model"].keys() == ref["model"].keys()
-    for k in ref["model"]:
-        torch.testing.assert_close(ddp["model"][k], ref["model"][k], rtol=1e-5, atol=1e-6)
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "solutions" / "07_distributed_training.ipynb"
+MAGIC = "%%writefile train_ddp.py"
+TINY = ["--hidden", "32", "--global-batch", "16", "--steps", "4"]
 
 
-def test_crashed_rank_raises_quickly_with_its_traceback(tmp_path):
+def notebook_script() -> str:
+    """The source of train_ddp.py as the notebook's %%writefile cell writes it."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    sources = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    found = [s for s in sources if s.startswith(MAGIC)]
+    assert len(found) == 1, f"expected one cell starting with {MAGIC!r} in {NOTEBOOK.name}, found {len(found)}"
+    return found[0].split("\n", 1)[1] + "\n"
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ddp") / "train_ddp.py"
+    path.write_text(notebook_script())
+    return path
+
+
+def run(script: Path, out: Path, nproc: int, *args, timeout: float = 240) -> dict:
+    launch.torchrun(str(script), [*TINY, *args, "--out", out], nproc=nproc, threads_per_proc=1, timeout=timeout,
+                    echo=None)
+    return torch.load(out, weights_only=True)
+
+
+def test_the_script_is_short_and_complete():
+    src = notebook_script()
+    compile(src, "train_ddp.py", "exec")
+    for piece in ("init_process_group", "DistributedSampler", "set_epoch", "DDP(", "no_sync", "autocast",
+                  "rank == 0", "torch.save"):
+        assert piece in src, f"the notebook's script lost {piece!r}"
+    assert len(src.splitlines()) <= 110, "the script the learner reads should stay short"
+
+
+def test_ddp_world_size_2_equals_one_process(script, tmp_path):
+    """Two gloo ranks, with no_sync accumulation, end with the weights of one process on the same global batches."""
+    one = run(script, tmp_path / "one.pt", 1, "--time-steps", "2")
+    ddp = run(script, tmp_path / "ddp.pt", 2, "--accum", "2", "--time-steps", "2")
+    assert one["world"] == 1 and ddp["world"] == 2
+    for state in ("first_step", "final"):
+        assert ddp[state].keys() == one[state].keys()
+        for k in one[state]:
+            torch.testing.assert_close(ddp[state][k], one[state][k], rtol=1e-5, atol=1e-6)
+    moved = max((one["first_step"][k] - one["init"][k]).abs().max().item() for k in one["init"])
+    assert moved > 1e-4, "one step must move the weights, or the equality above proves nothing"
+    for kind in ("sync", "no_sync", "all_reduce"):
+        assert len(ddp["times"][kind]) == 2 and all(t > 0 for t in ddp["times"][kind])
+    assert len(ddp["losses"]) == 4
+
+
+def test_crashed_rank_raises_quickly_with_its_traceback(script, tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(launch.LaunchError) as info:
-        launch.torchrun("accel_utils.ddp_train", [*TINY, "--crash-rank", "1", "--crash-step", "1", "--out", tmp_path],
-                        nproc=2, timeout=150, echo=None)
+        run(script, tmp_path / "crash.pt", 2, "--crash-rank", "1")
     err = info.value
     assert not isinstance(err, launch.LaunchTimeout)
     assert err.returncode not in (0, None)
     assert err.rank == 1
     assert "deliberate crash on rank 1" in err.traceback
-    assert time.perf_counter() - t0 < 150
+    assert time.perf_counter() - t0 < 240
+    assert not (tmp_path / "crash.pt").exists()
 
 
-def test_port_in_use_is_a_clear_error():
+def test_a_missing_script_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_ddp.py"):
+        launch.torchrun(str(tmp_path / "train_ddp.py"), ["--out", tmp_path / "x.pt"], timeout=5, echo=None)
+
+
+def test_port_in_use_is_a_clear_error(script, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         assert launch.port_in_use(port)
         with pytest.raises(launch.PortInUseError, match=str(port)):
-            launch.torchrun("accel_utils.ddp_train", ["--out", "unused"], port=port, timeout=5, echo=None)
+            launch.torchrun(str(script), ["--out", tmp_path / "x.pt"], port=port, timeout=5, echo=None)
 
 
 def test_timeout_kills_the_job():
@@ -57,10 +101,23 @@ def test_timeout_kills_the_job():
     assert time.perf_counter() - t0 < 10
 
 
+def test_a_failed_command_raises_with_its_output():
+    with pytest.raises(launch.LaunchError) as info:
+        launch.run_command([sys.executable, "-c", "print('before'); raise SystemExit(3)"], timeout=30, echo=None)
+    assert info.value.returncode == 3 and "before" in info.value.lines
+
+
 def test_run_command_streams_lines():
     seen = []
-    run = launch.run_command([sys.executable, "-c", "print('a'); print('b')"], timeout=30, echo=seen.append)
-    assert seen == ["a", "b"] and run.lines == ["a", "b"] and run.returncode == 0
+    run_ = launch.run_command([sys.executable, "-c", "print('a'); print('b')"], timeout=30, echo=seen.append)
+    assert seen == ["a", "b"] and run_.lines == ["a", "b"] and run_.returncode == 0
+
+
+def test_run_command_filters_what_it_echoes():
+    seen = []
+    run_ = launch.run_command([sys.executable, "-c", "print('step 1'); print('noise')"], timeout=30,
+                              echo=seen.append, filter=lambda line: line.startswith("step"))
+    assert seen == ["step 1"] and run_.lines == ["step 1", "noise"]
 
 
 def test_root_cause_parsing():
@@ -72,19 +129,22 @@ def test_root_cause_parsing():
     assert rank == 1 and "ValueError: boom" in text and "peer" not in text
 
 
-def test_commands():
-    cmd = launch.torchrun_command("accel_utils.ddp_train", ["--out", "x"], nproc=2, port=12345)
-    assert "--master_port=12345" in cmd and cmd[-4:] == ["-m", "accel_utils.ddp_train", "--out", "x"]
-    text = launch.multinode_command("accel_utils.ddp_train", ["--out", "x"], nnodes=2, nproc=4, node_rank=1,
+def test_commands_run_a_script_as_a_file_and_a_module_with_dash_m():
+    cmd = launch.torchrun_command("train_ddp.py", ["--out", "x"], nproc=2, port=12345)
+    assert "--master_port=12345" in cmd and cmd[-3:] == ["train_ddp.py", "--out", "x"] and "-m" not in cmd[-4:]
+    cmd = launch.torchrun_command("some.module", ["--out", "x"], nproc=2, port=12345)
+    assert cmd[-4:] == ["-m", "some.module", "--out", "x"]
+    text = launch.multinode_command("train_ddp.py", ["--out", "x"], nnodes=2, nproc=4, node_rank=1,
                                     rdzv_endpoint="10.0.0.1:29500")
     assert "--nnodes=2" in text and "--node_rank=1" in text and "--rdzv_endpoint=10.0.0.1:29500" in text
+    assert text.endswith("train_ddp.py --out x")
 
 
-def test_reference_order_is_the_union_of_the_shards():
-    data = torch.utils.data.TensorDataset(torch.arange(40).float()[:, None], torch.arange(40))
-    ref = ddp_train._batches(data, world=2, rank=None, micro=4, seed=3)
-    shards = [ddp_train._batches(data, world=2, rank=r, micro=4, seed=3) for r in range(2)]
-    for _ in range(8):  # crosses an epoch boundary: set_epoch changes the shuffle
-        x, _ = next(ref)
-        parts = [next(s)[0] for s in shards]
-        assert torch.equal(x, torch.cat(parts))
+def test_exercise_3_answer_follows_what_the_learner_measured():
+    from accel_utils.teaching.checks import check_choice
+
+    assert check_choice("07.3", "b", ddp_faster=False).passed
+    assert check_choice("07.3", "e", ddp_faster=True).passed
+    assert check_choice("07.3", "b", ddp_faster=True).passed is False
+    assert check_choice("07.3", "a", ddp_faster=False).passed is False
+    assert check_choice("07.3", None).passed is None

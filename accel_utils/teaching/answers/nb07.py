@@ -18,18 +18,18 @@ KEYS = {
         feedback={
             "a": "No: DistributedSampler gives each rank its own share, so each process computes on the global batch "
                  "÷ the world size; together they do the arithmetic of one process once, not twice.",
-            "b": "Yes, when DDP was not faster: each step adds an all-reduce of every gradient (and waiting for the "
+            "b": "Right when DDP was not faster: each step adds an all-reduce of every gradient (and a wait for the "
                  "slower rank), which the no_sync step measured, and on the same cores DDP has no extra hardware to "
-                 "gain from: the processes share what one process's threads already used. If you measured DDP "
-                 "faster, look again at option (e).",
+                 "gain from. If you measured DDP faster, something one process left idle was put to work: look "
+                 "again at option (e).",
             "c": "No: both processes compute at the same time; gloo only carries the all-reduce between them. The "
                  "no_sync step, where they never talk, shows two processes computing side by side.",
             "d": "No: section 3 checked that DDP ends with the weights of one process on the same global batches "
                  "(to rounding after one step): averaging the gradients is what makes the update the same.",
-            "e": "Yes, when DDP was faster: each process keeps its own device (a second GPU, or cores that one "
-                 "process's threads could not keep busy on matrices this small) working on its share of the samples, "
-                 "and that gain outweighs the all-reduce. If you measured DDP not faster, there was no idle "
-                 "hardware to put to work: look again at option (b).",
+            "e": "Right when DDP was faster: each process keeps its own device (a second GPU, or cores that one "
+                 "process's threads did not keep busy, on matrices this small or on a machine busy with other work) "
+                 "working on its share of the samples, and that gain outweighs the all-reduce. If you measured DDP "
+                 "not faster, there was no idle hardware to put to work: look again at option (b).",
         },
     ),
 }
