@@ -108,3 +108,10 @@ def test_record_shows_as_one_line(tmp_path):
     rec = au.record(notebook="00_x", technique="bf16 autocast", baseline=base, candidate=cand, folder=tmp_path)
     assert repr(rec) == "recorded in results/00_x.json: bf16 autocast · 2.00×" and "\n" not in repr(rec)
     assert json.loads(json.dumps(rec)) == dict(rec)
+
+
+def test_a_difference_over_seeds_is_recorded(tmp_path):
+    seeds = au.paired_difference([96.0] * 8, [96.5] * 8, what="points")
+    rec = au.record(notebook="99_test", technique="distillation over seeds", baseline="scratch", candidate="distilled",
+                    metric="accuracy", accuracy_difference=seeds, folder=tmp_path)
+    assert rec["accuracy_difference"] == pytest.approx(0.5) and rec["accuracy_difference_ci"] is not None

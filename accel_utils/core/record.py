@@ -10,7 +10,8 @@ import torch
 from .config import get_mode, results_dir
 from .machine import fingerprint, get_device
 from .results import CROSS_RUNTIME, SAME_RUNTIME, add_record, check_notebook_name
-from .stats import Accuracy, Difference, Measurement, Speedup, accuracy_difference, compare
+from .stats import Accuracy, Difference, Measurement, Speedup, compare
+from .stats import accuracy_difference as paired_accuracy_difference
 
 _RUN_ID = uuid.uuid4().hex[:12]  # one per process: records from an earlier run of a notebook are replaced
 
@@ -35,7 +36,7 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
            baseline_median: float | None = None, candidate_median: float | None = None,
            accuracy_baseline: float | None = None, accuracy_candidate: float | None = None,
            size_bytes_baseline: int | None = None, size_bytes_candidate: int | None = None,
-           cross_runtime: bool = False, note: str | None = None, device: str | None = None,
+           accuracy_difference: Difference | None = None, cross_runtime: bool = False, note: str | None = None, device: str | None = None,
            extra: dict | None = None,
            folder: str | Path | None = None) -> Record:
     """Add one result to results/<notebook>.json (replacing an earlier run's records) and return it.
@@ -44,7 +45,8 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
     Measurements timed apart are refused (their ratio mixes the technique with the machine's drift). For
     results that are not timings of a callable, pass labels with medians (and a paired Speedup, if any).
     Accuracies from ``au.evaluate`` carry their intervals; when both were scored on the same examples the
-    paired difference is recorded too. ``cross_runtime=True`` marks a baseline on another runtime or library
+    paired difference is recorded too. ``accuracy_difference`` records another Difference instead (over seeds,
+    from ``au.paired_difference``; in points). ``cross_runtime=True`` marks a baseline on another runtime or library
     (shown as such, never a headline); ``device`` is where it ran (default: the
     candidate's, else ``au.get_device()``); ``note`` says what a number means (e.g. a goal never reached).
     Example: ``au.record(notebook="00_start_here", technique="vectorise", baseline=ms["loop"], candidate=ms["matmul"])``.
@@ -61,9 +63,9 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
         raise ValueError(f"the speedup {speedup} comes from measurements timed apart; time them together")
     if device is None:
         device = candidate.device if isinstance(candidate, Measurement) else str(get_device())
-    difference = None
-    if isinstance(accuracy_baseline, Accuracy) and isinstance(accuracy_candidate, Accuracy):
-        difference = accuracy_difference(accuracy_baseline, accuracy_candidate)
+    difference = accuracy_difference
+    if difference is None and isinstance(accuracy_baseline, Accuracy) and isinstance(accuracy_candidate, Accuracy):
+        difference = paired_accuracy_difference(accuracy_baseline, accuracy_candidate)
     b_label = baseline.label if isinstance(baseline, Measurement) else str(baseline)
     c_label = candidate.label if isinstance(candidate, Measurement) else str(candidate)
     rec = Record({
@@ -78,7 +80,8 @@ def record(*, notebook: str, technique: str, baseline: Measurement | str, candid
         "accuracy_candidate": None if accuracy_candidate is None else float(accuracy_candidate),
         "accuracy_baseline_ci": _interval(accuracy_baseline), "accuracy_candidate_ci": _interval(accuracy_candidate),
         "accuracy_difference": difference.value if isinstance(difference, Difference) else None,
-        "accuracy_difference_ci": [difference.ci_low, difference.ci_high] if difference is not None else None,
+        "accuracy_difference_ci": [difference.ci_low, difference.ci_high] if difference is not None
+        and difference.has_ci else None,
         "accuracy_n": accuracy_candidate.n if isinstance(accuracy_candidate, Accuracy) else None,
         "size_bytes_baseline": size_bytes_baseline, "size_bytes_candidate": size_bytes_candidate,
         "mode": get_mode(), "fingerprint": fingerprint(), "device": str(device),
