@@ -1,5 +1,6 @@
-"""Pruning: unstructured magnitude pruning helpers, sparse storage of a pruned state_dict, and channel
-pruning that physically rebuilds smaller Conv2d / BatchNorm2d / Linear layers.
+"""Pruning: unstructured magnitude pruning helpers, 2:4 (semi-structured) masks grouped along the input
+channels, BatchNorm recalibration, sparse storage of a pruned state_dict, and channel pruning that physically
+rebuilds smaller Conv2d / BatchNorm2d / Linear layers.
 
 Channel pruning works on *sequential-style* CNNs such as ``au.SmallCNN``: the Conv2d, BatchNorm2d and
 Linear layers are registered in the order the forward pass uses them, each Conv2d (groups=1) feeds the
@@ -14,6 +15,7 @@ Example::
     pruning.global_magnitude_prune(model, 0.8)           # masks via torch.nn.utils.prune
     pruning.recalibrate_batchnorm(model, train_loader)   # re-estimate BatchNorm statistics after pruning
     pruning.make_permanent(model)                        # fold masks into the weights
+    mask = pruning.semi_structured_mask(linear.weight)   # 2 of every 4 consecutive inputs kept
     packed = pruning.compress_state_dict(model.state_dict(), fmt="bitmask")
     print(pruning.stored_size_bytes(packed))             # bytes on disk of the sparse-stored weights
 """
@@ -90,26 +92,49 @@ def layer_sparsity(model: nn.Module, layer_types: tuple = PRUNABLE) -> dict[str,
             if isinstance(m, layer_types)}
 
 
+def _input_last(weight: torch.Tensor) -> torch.Tensor:
+    """The weight with its input dimension last: (out, in) as is, a conv's (out, in, kh, kw) as (out, kh, kw, in)."""
+    if weight.ndim < 2:
+        raise ValueError(f"a weight with an input dimension is needed (2-D or more), got shape {tuple(weight.shape)}")
+    return weight.movedim(1, -1) if weight.ndim > 2 else weight
+
+
 def semi_structured_mask(weight: torch.Tensor, n: int = 2, m: int = 4) -> torch.Tensor:
     """Boolean mask keeping the ``n`` largest-|w| of every ``m`` consecutive input weights (2:4 sparsity).
 
-    Groups run along the input dimension (dim 1 flattened with the kernel), as NVIDIA's sparse tensor
-    cores expect; the number of inputs per output must be a multiple of ``m``.
+    Groups run along the input dimension, as NVIDIA's sparse tensor cores need: for a Linear weight (out, in),
+    ``m`` consecutive entries of each row; for a conv weight (out, in, kh, kw), ``m`` consecutive *input
+    channels* at each kernel position (the reduction order of a channels-last convolution), never a mix of
+    kernel positions. The number of inputs (channels) must be a multiple of ``m``.
     """
-    w = weight.detach().reshape(weight.shape[0], -1)
-    if w.shape[1] % m:
-        raise ValueError(f"{w.shape[1]} inputs per output is not a multiple of {m}")
-    groups = w.abs().reshape(w.shape[0], -1, m)
+    if not 0 < n <= m:
+        raise ValueError(f"n:m sparsity needs 0 < n <= m, got {n}:{m}")
+    w = _input_last(weight.detach())
+    if w.shape[-1] % m:
+        raise ValueError(f"{w.shape[-1]} inputs per output is not a multiple of {m}")
+    groups = w.abs().reshape(*w.shape[:-1], -1, m)
     keep = groups.topk(n, dim=-1).indices
-    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, keep, True)
-    return mask.reshape(weight.shape)
+    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, keep, True).reshape(w.shape)
+    return (mask.movedim(-1, 1) if weight.ndim > 2 else mask).contiguous()
+
+
+def is_semi_structured(weight: torch.Tensor, n: int = 2, m: int = 4) -> bool:
+    """True when every group of ``m`` consecutive input weights (as ``semi_structured_mask`` groups them) has at
+    most ``n`` non-zeros: the pattern sparse tensor cores can run."""
+    w = _input_last(weight.detach())
+    if w.shape[-1] % m:
+        return False
+    return bool((w.reshape(*w.shape[:-1], -1, m) != 0).sum(-1).le(n).all())
 
 
 def semi_structured_prune(model: nn.Module, *, n: int = 2, m: int = 4, layer_types: tuple = PRUNABLE) -> list[str]:
-    """Apply an n:m mask (``prune.custom_from_mask``) to every layer whose input size allows it; return their names."""
+    """Apply an n:m mask (``prune.custom_from_mask``) to every layer whose input count is a multiple of ``m``.
+
+    Returns the names of the layers pruned; the others (e.g. a first conv reading 1 or 3 channels) stay dense.
+    """
     done = []
     for name, module in model.named_modules():
-        if isinstance(module, layer_types) and module.weight[0].numel() % m == 0:
+        if isinstance(module, layer_types) and module.weight.shape[1] % m == 0:
             prune.custom_from_mask(module, "weight", semi_structured_mask(module.weight, n, m))
             done.append(name)
     return done

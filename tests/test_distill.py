@@ -60,3 +60,36 @@ def test_hint_loss_zero_when_matching():
     f = torch.randn(2, 4, 3, 3)
     reg = torch.nn.Identity()
     assert distill.hint_loss(f, f, reg).item() == 0.0
+
+
+def test_scratch_and_distilled_students_get_the_same_training():
+    """alpha=0 is the fair baseline: for one seed, the same batches in the same order, and plain cross-entropy."""
+    splits = au.load_dataset("synthetic", n=48, shape=(1, 8, 8), num_classes=3)
+    cached = distill.cache_teacher_logits(au.SmallCNN(1, 3, (4, 8)), splits.train, batch_size=16, device="cpu")
+    order = [[y.tolist() for _, y, _ in distill.make_distill_loader(cached, batch_size=16, seed=s)] for s in (3, 3, 4)]
+    assert order[0] == order[1] and order[0] != order[2]
+    students = []
+    for loss in ("alpha0", "cross-entropy"):
+        torch.manual_seed(0)
+        student = au.SmallCNN(1, 3, (2, 4))
+        loader = distill.make_distill_loader(cached, batch_size=16, seed=3)
+        if loss == "alpha0":
+            distill.fit_distill(student, loader, alpha=0.0, epochs=2, lr=1e-2, device="cpu")
+        else:
+            au.fit(student, loader, epochs=2, lr=1e-2, device="cpu", progress=False)
+        students.append(student)
+    for a, b in zip(students[0].state_dict().values(), students[1].state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_answer_key_10_3_reads_the_paired_interval():
+    from accel_utils.teaching.answers import answer_key
+
+    key = answer_key("10.3")
+    scratch = [96.0 + 0.1 * i for i in range(8)]
+    up = au.paired_difference(scratch, [s + d for s, d in zip(scratch, [0.4, 0.5, 0.3, 0.6, 0.4, 0.5, 0.45, 0.35])])
+    down = au.paired_difference(scratch, [s - d for s, d in zip(scratch, [0.4, 0.5, 0.3, 0.6, 0.4, 0.5, 0.45, 0.35])])
+    noise = au.paired_difference(scratch, [s + d for s, d in zip(scratch, [0.4, -0.5, 0.3, -0.6, 0.4, -0.3, 0.1, -0.2])])
+    few = au.paired_difference(scratch[:4], [s + 0.5 for s in scratch[:4]])      # fewer than 8 pairs: no interval
+    assert [key.correct_for({"gain": g}) for g in (up, down, noise, few)] == ["b", "e", "c", "c"]
+    assert not au.check_choice("10.3", "a", gain=up).passed and au.check_choice("10.3", "b", gain=up).passed

@@ -98,7 +98,6 @@ def test_global_and_layerwise_pruning_and_permanence():
 
 
 def test_semi_structured_mask_is_two_of_four():
-    assert pruning.semi_structured_mask(torch.randn(8, 16, 3, 3)).shape == (8, 16, 3, 3)
     w = torch.randn(8, 6)
     with pytest.raises(ValueError):
         pruning.semi_structured_mask(w)
@@ -108,6 +107,32 @@ def test_semi_structured_mask_is_two_of_four():
     kept = (w.abs() * mask).reshape(8, 4, 4).sum(-1)
     top2 = w.abs().reshape(8, 4, 4).topk(2, dim=-1).values.sum(-1)
     torch.testing.assert_close(kept, top2)
+    assert pruning.is_semi_structured(w * mask) and not pruning.is_semi_structured(w)
+
+
+def test_semi_structured_mask_of_a_conv_groups_input_channels():
+    """Sparse tensor cores reduce over input channels: each group is 4 consecutive channels at one kernel position."""
+    torch.manual_seed(0)
+    w = torch.randn(6, 8, 3, 3)
+    mask = pruning.semi_structured_mask(w)
+    assert mask.shape == w.shape and mask.is_contiguous()
+    by_channel = mask.permute(0, 2, 3, 1).reshape(6, 3, 3, 2, 4)        # (out, kh, kw, group, 4 channels)
+    assert by_channel.sum(-1).eq(2).all()
+    kept = (w.abs() * mask).permute(0, 2, 3, 1).reshape(6, 3, 3, 2, 4).sum(-1)
+    top2 = w.abs().permute(0, 2, 3, 1).reshape(6, 3, 3, 2, 4).topk(2, dim=-1).values.sum(-1)
+    torch.testing.assert_close(kept, top2)
+    assert pruning.is_semi_structured(w * mask)
+    with pytest.raises(ValueError, match="multiple of 4"):                  # 3 input channels cannot be grouped by 4
+        pruning.semi_structured_mask(torch.randn(4, 3, 3, 3))
+
+
+def test_semi_structured_prune_skips_layers_it_cannot_group():
+    model = _model((8, 16, 16))
+    done = pruning.semi_structured_prune(model)
+    assert "features.0" not in done and "features.3" in done and "classifier" in done
+    for name in done:
+        assert pruning.is_semi_structured(model.get_submodule(name).weight)
+    assert model.get_submodule("features.0").weight.ne(0).all()
 
 
 @pytest.mark.parametrize("fmt", pruning.FORMATS)
@@ -138,3 +163,20 @@ def test_recalibrate_batchnorm_matches_batch_statistics():
     torch.testing.assert_close(bn.running_mean, h.mean(dim=(0, 2, 3)), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(bn.running_var, h.var(dim=(0, 2, 3), unbiased=True), atol=1e-4, rtol=1e-3)
     assert bn.momentum == 0.1
+
+
+def test_answer_key_08_3_follows_the_measured_intervals():
+    """(b) only when the batch-1 speedup's interval lies wholly below the large batch's; (d) when they overlap."""
+    from accel_utils.core.stats import paired_speedup
+    from accel_utils.teaching.answers import answer_key
+
+    key = answer_key("08.3")
+    batch = paired_speedup([2.4, 2.5, 2.45, 2.5, 2.42, 2.48, 2.46, 2.44, 2.47, 2.43], "dense", "pruned")
+    low = paired_speedup([1.7, 1.8, 1.75, 1.8, 1.72, 1.78, 1.76, 1.74, 1.77, 1.73], "dense", "pruned")
+    same = paired_speedup([2.3, 2.6, 2.45, 2.5, 2.4, 2.55, 2.46, 2.44, 2.5, 2.35], "dense", "pruned")
+    assert key.correct_for({"batch": batch, "batch1": low}) == "b"
+    assert key.correct_for({"batch": batch, "batch1": same}) == "d"
+    few = paired_speedup([1.7, 1.8], "dense", "pruned")             # no interval: nothing shown, no gap to explain
+    assert key.correct_for({"batch": batch, "batch1": few}) == "d"
+    assert au.check_choice("08.3", "b", batch=batch, batch1=low).passed
+    assert not au.check_choice("08.3", "a", batch=batch, batch1=low).passed
