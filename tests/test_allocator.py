@@ -27,6 +27,7 @@ def test_keep_freed_memory_says_what_it_did(monkeypatch):
     assert f"malloc   {state}" in au.probe().summary()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_kept_memory_stays_in_the_process_after_a_large_free():
     """The behaviour itself: a freed 256 MB tensor goes back to the OS by default, and stays when memory is kept."""
@@ -56,6 +57,7 @@ def test_a_preloaded_caching_allocator_is_left_alone(monkeypatch):
     assert au.keep_freed_memory() == "tcmalloc (LD_PRELOAD): keeps freed memory"
 
 
+@pytest.mark.slow
 def test_the_timing_script_prints_its_allocator_and_times():
     run = subprocess.run([sys.executable, "-m", "accel_utils.allocator_demo", "--keep"], capture_output=True, text=True,
                          env={**os.environ, "ACCEL_MODE": "smoke"}, timeout=300)
@@ -66,6 +68,7 @@ def test_the_timing_script_prints_its_allocator_and_times():
         assert out["allocator"] == KEPT_STATE
 
 
+@pytest.mark.slow
 def test_compare_allocators_pairs_two_fresh_processes_round_by_round(monkeypatch):
     monkeypatch.delenv("LD_PRELOAD", raising=False)
     ms, states = allocator_demo.compare_allocators(3, block_time=0.005)
@@ -87,6 +90,7 @@ def test_a_worker_that_dies_is_reported(monkeypatch):
         allocator_demo.compare_allocators(1, block_time=0.005)
 
 
+@pytest.mark.slow
 def test_the_worker_protocol_answers_one_block_per_line():
     import io
 

@@ -164,6 +164,7 @@ def _wait(page, predicate, timeout: float, what: str, poll: float = 0.5):
     pytest.fail(f"timed out after {timeout} s waiting for {what} (last state: {value!r})")
 
 
+@pytest.mark.slow
 def test_explore_widget_in_chromium(request):
     nb_path = NOTEBOOK_DIR / NOTEBOOK
     assert nb_path.exists(), f"{nb_path} does not exist"

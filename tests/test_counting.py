@@ -7,6 +7,7 @@ from torch.nn.utils import prune
 import accel_utils as au
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "efficientnet_b0"])
 def test_flops_and_params_match_torchvision_metadata(name):
     model = torchvision.models.get_model(name, weights=None)

@@ -91,6 +91,7 @@ def test_make_loaders_batches():
     assert sum(len(y) for _, y in test_loader) == 1000
 
 
+@pytest.mark.slow
 def test_workers_can_load_batches():
     s = au.load_dataset("mnist5k")
     loader = torch.utils.data.DataLoader(s.test, batch_size=100, num_workers=1,

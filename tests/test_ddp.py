@@ -49,6 +49,7 @@ def test_the_script_is_short_and_complete():
     assert len(src.splitlines()) <= 110, "the script the learner reads should stay short"
 
 
+@pytest.mark.slow
 def test_ddp_world_size_2_equals_one_process(script, tmp_path):
     """Two gloo ranks, with no_sync accumulation, end with the weights of one process on the same global batches."""
     one = run(script, tmp_path / "one.pt", 1, "--time-steps", "2")
@@ -65,6 +66,7 @@ def test_ddp_world_size_2_equals_one_process(script, tmp_path):
     assert len(ddp["losses"]) == 4
 
 
+@pytest.mark.slow
 def test_crashed_rank_raises_quickly_with_its_traceback(script, tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(launch.LaunchError) as info:

@@ -35,6 +35,7 @@ def test_kd_loss_gradient_flows_to_student_only():
     assert s.grad is not None and s.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_cache_and_fit_distill_runs_and_learns():
     splits = au.load_dataset("synthetic", n=64, shape=(1, 12, 12), num_classes=3)
     teacher = au.SmallCNN(1, 3, (4, 8))
@@ -62,6 +63,7 @@ def test_hint_loss_zero_when_matching():
     assert distill.hint_loss(f, f, reg).item() == 0.0
 
 
+@pytest.mark.slow
 def test_scratch_and_distilled_students_get_the_same_training():
     """alpha=0 is the fair baseline: for one seed, the same batches in the same order, and plain cross-entropy."""
     splits = au.load_dataset("synthetic", n=48, shape=(1, 8, 8), num_classes=3)

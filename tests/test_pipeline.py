@@ -116,6 +116,7 @@ def _burn_then_wait(seconds, done, release):
     release.wait(10)
 
 
+@pytest.mark.slow
 def test_cpu_seconds_count_this_process_and_its_children():
     cpu, wall = pipeline.cpu_and_wall_seconds(lambda: _burn(0.2))
     assert cpu >= 0.19 and wall >= 0.19

@@ -61,8 +61,8 @@ def test_ci_runs_make_test():
 def test_readme_and_teachers_kit_are_in_step_with_the_reference_run():
     import subprocess
     import sys
-    run = subprocess.run([sys.executable, str(ROOT / "tools" / "update_readme.py"), "--check"],
-                         capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "tools.update_readme", "--check"],
+                         capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
 
 

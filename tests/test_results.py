@@ -58,6 +58,7 @@ def test_same_run_replaces_same_key_and_keeps_others(tmp_path):
     assert sorted(r["technique"] for r in au.load_results("99_test", folder=tmp_path)) == ["x", "y"]
 
 
+@pytest.mark.slow
 def test_later_run_replaces_earlier_records(tmp_path):
     code = "import accel_utils as au; au.record(notebook='99_test', technique='{}', baseline='a', candidate='b', folder=r'{}')"
     subprocess.run([sys.executable, "-c", code.format("old", tmp_path)], check=True)

@@ -139,6 +139,7 @@ def test_table_lists_every_measurement_with_paired_speedups():
     assert set(ms.speedups()) == {"cand"} and ms.speedups()["cand"].value > 1
 
 
+@pytest.mark.slow
 def test_peak_memory_counts_the_tensors_a_call_holds_at_once():
     mib = 2 ** 20
     assert au.peak_memory(lambda: torch.ones(16 * mib // 4).add_(1), device="cpu") == 16 * mib

@@ -95,6 +95,7 @@ def test_set_attention_hook_is_used():
     torch.testing.assert_close(out, ref)
 
 
+@pytest.mark.slow
 def test_training_lowers_loss_and_perplexity_is_finite():
     torch.manual_seed(0)
     ids = tinylm.ByteTokenizer().encode("abcabcabd " * 200)
@@ -174,6 +175,7 @@ def test_code_hash_follows_the_source():
     assert tinylm.code_hash(tinylm.train_lm) != tinylm.code_hash(tinylm.random_batch)
 
 
+@pytest.mark.slow
 def test_a_changed_trainer_trains_again(tmp_path, monkeypatch):
     """The key must hold the trainer's code: a new train_lm (same name, same arguments) is not served old weights."""
     ids = tinylm.ByteTokenizer().encode("hello world " * 100)
@@ -194,6 +196,7 @@ def test_a_changed_trainer_trains_again(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("t-*.pt"))) == 2
 
 
+@pytest.mark.slow
 def test_other_training_data_trains_again(tmp_path):
     tok = tinylm.ByteTokenizer()
     kw = dict(steps=2, batch_size=2, seq_len=16, seed=1)

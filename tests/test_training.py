@@ -11,6 +11,7 @@ def test_models_shapes():
     assert au.ResNetSmall(in_channels=3)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_fit_learns_real_digits_and_evaluate():
     au.seed_everything(0)
     splits = au.load_dataset("mnist5k")
@@ -22,6 +23,7 @@ def test_fit_learns_real_digits_and_evaluate():
     assert au.evaluate(model, test_loader, device="cpu") == history.test_accuracy[-1]
 
 
+@pytest.mark.slow
 def test_fit_with_bf16_autocast_and_max_steps():
     au.seed_everything(0)
     splits = au.load_dataset("synthetic", n=64, shape=(1, 28, 28))
