@@ -206,7 +206,7 @@ def load_dataset(name: str = "mnist5k", *, val_fraction: float = 0.0, root: str 
         root.mkdir(parents=True, exist_ok=True)
         x_tr, y_tr = _torchvision_arrays(key, root, True, download, timeout)
         x_te, y_te = _torchvision_arrays(key, root, False, download, timeout)
-    except (urllib.error.URLError, socket.timeout, ConnectionError, RuntimeError) as e:
+    except (TimeoutError, urllib.error.URLError, ConnectionError, RuntimeError) as e:
         # torchvision raises URLError/timeouts offline, RuntimeError("Dataset not found") without download
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         if offline_fallback is None:

@@ -9,6 +9,15 @@ The chain a notebook (or the capstone) runs::
     m = au.benchmark(ort_model.runner(x), label="ORT fp32")             # time session.run, no torch overhead
     au.evaluate(ort_model, test_loader)                                 # accuracy, like an nn.Module
     deploy.file_size(path), deploy.load_seconds(path, example=x)        # bytes on disk, start-up time
+
+On an NVIDIA GPU (onnxruntime-gpu), the same file runs on the CUDA or TensorRT execution provider. ONNX Runtime
+falls back to the next provider in the list, with only a warning, when one cannot be used, so check what the
+session really runs on::
+
+    trt = deploy.OrtModel(path, providers=[("TensorrtExecutionProvider", deploy.tensorrt_options(
+        input_name="input", min_shape=(1, 1, 28, 28), opt_shape=(64, 1, 28, 28), max_shape=(256, 1, 28, 28),
+        cache_dir="trt_cache", int8=True)), ("CUDAExecutionProvider", deploy.cuda_options(tf32=False))])
+    deploy.require_provider(trt, "TensorrtExecutionProvider")         # session.get_providers(), not the request
 """
 from __future__ import annotations
 
@@ -118,6 +127,59 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
+def shape_spec(input_name: str, shape: Sequence[int]) -> str:
+    """``'input:1x1x28x28'``: one input's shape as trtexec and ONNX Runtime's TensorRT profile options write it."""
+    dims = [int(d) for d in shape]
+    if not dims or any(d < 1 for d in dims):
+        raise ValueError(f"a shape needs positive dimensions, got {tuple(shape)}")
+    return f"{input_name}:" + "x".join(str(d) for d in dims)
+
+
+def tensorrt_options(*, input_name: str, min_shape: Sequence[int], opt_shape: Sequence[int],
+                     max_shape: Sequence[int], cache_dir: str | Path, int8: bool = False,
+                     fp16: bool = False) -> dict:
+    """Provider options for ONNX Runtime's TensorRT execution provider: one shape profile and an engine cache.
+
+    TensorRT builds an engine for a range of input shapes (the profile: smallest, most frequent, largest batch),
+    which takes seconds to minutes; ``cache_dir`` keeps the built engine (and TensorRT's timing cache) on disk so
+    the next session with the same model and profile loads it instead. ``int8`` turns on INT8 kernels: with a
+    QDQ file (quantize.tensorrt_int8) TensorRT takes the scales from its Q/DQ nodes; ``fp16`` lets the layers
+    left in floating point run in fp16.
+    """
+    for name, shape in (("min", min_shape), ("opt", opt_shape), ("max", max_shape)):
+        if len(shape) != len(min_shape):
+            raise ValueError(f"the {name} shape {tuple(shape)} has another rank than the min shape {tuple(min_shape)}")
+    if not all(lo <= mid <= hi for lo, mid, hi in zip(min_shape, opt_shape, max_shape)):
+        raise ValueError(f"profile shapes must satisfy min ≤ opt ≤ max in every dimension: "
+                         f"{tuple(min_shape)}, {tuple(opt_shape)}, {tuple(max_shape)}")
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return {
+        "trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache_dir),
+        "trt_timing_cache_enable": True, "trt_timing_cache_path": str(cache_dir),
+        "trt_profile_min_shapes": shape_spec(input_name, min_shape),
+        "trt_profile_opt_shapes": shape_spec(input_name, opt_shape),
+        "trt_profile_max_shapes": shape_spec(input_name, max_shape),
+        "trt_int8_enable": bool(int8), "trt_fp16_enable": bool(fp16),
+    }
+
+
+def cuda_options(*, tf32: bool = False) -> dict:
+    """Provider options for ONNX Runtime's CUDA execution provider; ``tf32=False`` keeps fp32 strict, as in eager."""
+    return {"use_tf32": "1" if tf32 else "0"}
+
+
+def require_provider(ort_model: OrtModel, provider: str) -> list[str]:
+    """The providers the session really runs on (``session.get_providers()``); raise if ``provider`` is not one.
+
+    ONNX Runtime drops a requested provider it cannot load (missing library, no GPU) and carries on with the
+    next, warning only: a "TensorRT" timing would then measure CUDA or the CPU.
+    """
+    real = list(ort_model.session.get_providers())
+    if provider not in real:
+        raise RuntimeError(f"the session was asked for {provider} but runs on {', '.join(real)}")
+    return real
+
+
 def ort_session(path: str | Path, *, threads: int | None = None, opt_level: str = "all",
                 providers: Sequence | None = None, inter_threads: int = 1):
     """An onnxruntime.InferenceSession for ``path`` (CPU execution provider unless ``providers`` are given)."""
@@ -143,6 +205,11 @@ class OrtModel:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session really runs on, in priority order (not the ones requested)."""
+        return list(self.session.get_providers())
+
     def run_numpy(self, x) -> np.ndarray:
         """Outputs for a NumPy array or tensor input, as a NumPy array."""
         return self.session.run([self.output_name], {self.input_name: _to_numpy(x).astype(np.float32, copy=False)})[0]
@@ -155,6 +222,27 @@ class OrtModel:
         feed = {self.input_name: _to_numpy(x).astype(np.float32, copy=False)}
         names = [self.output_name]
         return lambda: self.session.run(names, feed)
+
+    def bound_runner(self, x: torch.Tensor) -> Callable[[], object]:
+        """A callable that runs the session on tensor ``x`` where it lives (I/O binding), output left there too.
+
+        For a session on a GPU provider and a CUDA tensor, no host copy is made per call, so the timing is the
+        runtime's, as ``model(x)`` on a CUDA tensor is eager's. On the CPU it binds CPU memory the same way.
+        ``au.benchmark`` synchronizes the whole device, which covers ONNX Runtime's own CUDA stream.
+        """
+        x = x.detach().contiguous().float()
+        device_type, device_id = ("cuda", x.device.index or 0) if x.is_cuda else ("cpu", 0)
+        binding = self.session.io_binding()
+        binding.bind_input(name=self.input_name, device_type=device_type, device_id=device_id,
+                           element_type=np.float32, shape=tuple(x.shape), buffer_ptr=x.data_ptr())
+        binding.bind_output(self.output_name, device_type, device_id)
+
+        def run():
+            self.session.run_with_iobinding(binding)
+            return binding
+
+        run.input = x          # the bound memory must outlive the callable
+        return run
 
     # nn.Module-like no-ops so au.evaluate() can call them
     def eval(self):

@@ -11,11 +11,16 @@ pairs of products in int16, which can overflow: there weights are quantized to 7
     ort_int8 = deploy.OrtModel(int8)
 
     int8_mlp = quantize.dynamic_int8(deploy.export_onnx(mlp, x, "mlp.onnx"), "mlp_int8.onnx")
+
+    trt = quantize.tensorrt_int8(fp32, "cnn_int8_trt.onnx", reader)   # symmetric int8 (zero-points 0): TensorRT's rule
+    assert quantize.is_symmetric_int8(trt)
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from .core.machine import probe
 from .core.quiet import quiet_libraries
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+ACTIVATION_TYPES = ("uint8", "int8")
 
 
 def needs_reduce_range() -> bool:
@@ -45,6 +51,25 @@ def _input_name(onnx_path: str | Path) -> str:
 def _quiet():
     """Hide the quantizer's advice prints and warnings (e.g. 'please run pre-processing')."""
     return quiet_libraries(("",))
+
+
+@contextlib.contextmanager
+def quiet_torch():
+    """Hide the log lines and warnings torch and torchao emit for their own developers (imports, compile caching).
+
+    Prints and errors still show. Example: ``with quantize.quiet_torch(): quantize_(model, config)``.
+    """
+    targets = [logging.getLogger(name) for name in ("torch", "torchao")]
+    old = [lg.level for lg in targets]
+    for lg in targets:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(targets, old):
+            lg.setLevel(level)
 
 
 def _reader_base():
@@ -94,10 +119,14 @@ def calibration_reader(data: Iterable, *, max_batches: int = 8, input_name: str 
 def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channel: bool = True,
                 method: str = "minmax", preprocess: bool = True, op_types: Sequence[str] | None = None,
                 nodes_to_exclude: Sequence[str] | None = None, symmetric_activations: bool = False,
-                reduce_range: bool | None = None, quiet: bool = True) -> Path:
-    """Static post-training INT8 (QDQ format): weights int8 (per output channel), activations uint8 from calibration.
+                activation_type: str = "uint8", quantize_bias: bool = True, reduce_range: bool | None = None,
+                quiet: bool = True) -> Path:
+    """Static post-training INT8 (QDQ format): weights int8 (per output channel), activations from calibration.
 
     ``reader`` comes from calibration_reader() (real inputs). ``method``: minmax (default), entropy or percentile.
+    Activations are ``uint8`` (asymmetric: the grid spans [min, max], right after a ReLU) or ``int8``;
+    ``symmetric_activations`` centres their grid on 0 (zero-point 0 for int8, as TensorRT requires).
+    ``quantize_bias=False`` leaves biases in floating point (TensorRT adds them in its fused kernels).
     ``preprocess`` runs ONNX Runtime's quant_pre_process (shape inference, BatchNorm folding) first, as advised.
     ``reduce_range`` (7-bit weights) defaults to needs_reduce_range(). Returns the path of the quantized model.
     """
@@ -107,6 +136,9 @@ def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channe
                "percentile": CalibrationMethod.Percentile}
     if method not in methods:
         raise ValueError(f"unknown calibration method {method!r}; valid: {', '.join(CALIBRATION_METHODS)}")
+    types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    if activation_type not in types:
+        raise ValueError(f"unknown activation_type {activation_type!r}; valid: {', '.join(ACTIVATION_TYPES)}")
     onnx_out = Path(onnx_out)
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     if getattr(reader, "input_name", "set") is None:
@@ -119,14 +151,28 @@ def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channe
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(str(source), str(pre))
             source = pre
-        extra = {"ActivationSymmetric": bool(symmetric_activations)}
+        extra = {"ActivationSymmetric": bool(symmetric_activations), "WeightSymmetric": True,
+                 "QuantizeBias": bool(quantize_bias)}
         quantize_static(str(source), str(onnx_out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        activation_type=types[activation_type], weight_type=QuantType.QInt8,
                         op_types_to_quantize=list(op_types) if op_types else None,
                         nodes_to_exclude=list(nodes_to_exclude) if nodes_to_exclude else None,
                         calibrate_method=methods[method], extra_options=extra,
                         reduce_range=needs_reduce_range() if reduce_range is None else reduce_range)
     return onnx_out
+
+
+def tensorrt_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channel: bool = True,
+                  method: str = "minmax", quiet: bool = True) -> Path:
+    """Static INT8 in the form TensorRT takes: QDQ, int8 activations and weights, every zero-point 0 (symmetric).
+
+    TensorRT quantizes symmetrically only (activations in [-128, 127], weights per channel in [-127, 127]); an
+    asymmetric uint8 file, ONNX Runtime's CPU default, is not what it expects. Biases stay in floating point
+    (TensorRT adds them inside its fused kernels) and weights keep 8 bits (GPUs need no ``reduce_range``).
+    ONNX Runtime's CPU provider runs the same file too.
+    """
+    return static_int8(onnx_in, onnx_out, reader, per_channel=per_channel, method=method, activation_type="int8",
+                       symmetric_activations=True, quantize_bias=False, reduce_range=False, quiet=quiet)
 
 
 def dynamic_int8(onnx_in: str | Path, onnx_out: str | Path, *, per_channel: bool = False,
@@ -165,3 +211,28 @@ def int8_weight_fraction(onnx_path: str | Path) -> float:
         if arr.dtype in (np.int8, np.uint8):
             int8 += arr.nbytes
     return int8 / total if total else 0.0
+
+
+def zero_points(onnx_path: str | Path) -> dict[str, np.ndarray]:
+    """The zero-point of every QuantizeLinear/DequantizeLinear node, by node name (an empty dict: no QDQ nodes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    consts = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:   # zero-points may also be Constant nodes
+        if node.op_type == "Constant" and node.output:
+            for attr in node.attribute:
+                if attr.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(attr.t)
+    found = {}
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) >= 3 and node.input[2] in consts:
+            found[node.name or node.output[0]] = consts[node.input[2]]
+    return found
+
+
+def is_symmetric_int8(onnx_path: str | Path) -> bool:
+    """True when the file has QDQ nodes and every zero-point is a signed int8 0: the symmetric INT8 TensorRT needs."""
+    zps = zero_points(onnx_path)
+    return bool(zps) and all(z.dtype == np.int8 and not np.any(z) for z in zps.values())

@@ -1,13 +1,12 @@
 """accel_utils.deploy: ONNX export with a dynamic batch, parity with eager, ONNX Runtime sessions, size, load time."""
 import numpy as np
+import onnxruntime  # required dependencies: a broken install fails here, it is never skipped
+import onnxscript  # noqa: F401
 import pytest
 import torch
 from torch import nn
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from accel_utils import deploy  # noqa: E402
+from accel_utils import deploy
 
 
 class Tiny(nn.Module):
@@ -102,3 +101,60 @@ def test_file_size_missing_file(tmp_path):
 
 def test_available_providers_has_cpu():
     assert "CPUExecutionProvider" in deploy.available_providers()
+
+
+def test_shape_spec_is_trtexec_syntax():
+    assert deploy.shape_spec("input", (1, 1, 28, 28)) == "input:1x1x28x28"
+    with pytest.raises(ValueError, match="positive dimensions"):
+        deploy.shape_spec("input", (0, 3))
+
+
+def test_tensorrt_options_hold_an_engine_cache_and_one_profile(tmp_path):
+    opts = deploy.tensorrt_options(input_name="input", min_shape=(1, 1, 28, 28), opt_shape=(64, 1, 28, 28),
+                                   max_shape=(256, 1, 28, 28), cache_dir=tmp_path / "cache", int8=True)
+    assert opts["trt_engine_cache_enable"] is True and opts["trt_engine_cache_path"] == str(tmp_path / "cache")
+    assert (tmp_path / "cache").is_dir()
+    assert opts["trt_profile_min_shapes"] == "input:1x1x28x28"
+    assert opts["trt_profile_opt_shapes"] == "input:64x1x28x28"
+    assert opts["trt_profile_max_shapes"] == "input:256x1x28x28"
+    assert opts["trt_int8_enable"] is True and opts["trt_fp16_enable"] is False
+
+
+def test_tensorrt_options_refuse_a_profile_out_of_order(tmp_path):
+    with pytest.raises(ValueError, match="min ≤ opt ≤ max"):
+        deploy.tensorrt_options(input_name="input", min_shape=(8, 3), opt_shape=(4, 3), max_shape=(16, 3),
+                                cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="another rank"):
+        deploy.tensorrt_options(input_name="input", min_shape=(1, 3), opt_shape=(4, 3, 1), max_shape=(16, 3),
+                                cache_dir=tmp_path)
+
+
+def test_cuda_options_keep_fp32_strict_unless_asked():
+    assert deploy.cuda_options() == {"use_tf32": "0"}
+    assert deploy.cuda_options(tf32=True) == {"use_tf32": "1"}
+
+
+def test_a_provider_that_cannot_be_used_is_caught(exported):
+    """ONNX Runtime falls back to the CPU with only a warning: require_provider reads what the session runs on."""
+    _, path = exported
+    missing = "TensorrtExecutionProvider"
+    if missing in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has TensorRT: the fallback cannot be provoked here")
+    with pytest.warns(UserWarning, match="not in available provider names"):
+        ort_model = deploy.OrtModel(path, providers=[missing, "CPUExecutionProvider"])
+    assert ort_model.providers == ["CPUExecutionProvider"]
+    assert deploy.require_provider(ort_model, "CPUExecutionProvider") == ["CPUExecutionProvider"]
+    with pytest.raises(RuntimeError, match=f"asked for {missing} but runs on CPUExecutionProvider"):
+        deploy.require_provider(ort_model, missing)
+
+
+def test_bound_runner_reads_the_tensor_in_place(exported):
+    """I/O binding runs on the tensor's own memory: the same output as a plain run, and it sees later writes."""
+    model, path = exported
+    ort_model = deploy.OrtModel(path)
+    x = torch.randn(3, 1, 8, 8)
+    run = ort_model.bound_runner(x)
+    out = run().copy_outputs_to_cpu()[0]
+    np.testing.assert_allclose(out, ort_model.run_numpy(x), atol=1e-6)
+    x.mul_(2)                                   # bound, not copied: the next call computes on the new values
+    np.testing.assert_allclose(run().copy_outputs_to_cpu()[0], ort_model.run_numpy(x), atol=1e-6)

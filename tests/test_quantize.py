@@ -1,12 +1,12 @@
 """accel_utils.quantize: ONNX Runtime static (calibrated, QDQ, per-channel) and dynamic INT8."""
+import numpy as np
+import onnxruntime  # noqa: F401  required dependencies: a broken install fails here, it is never skipped
+import onnxscript  # noqa: F401
 import pytest
 import torch
 from torch import nn
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnxscript")
-
-from accel_utils import deploy, quantize  # noqa: E402
+from accel_utils import deploy, quantize
 
 
 def _cnn():
@@ -78,3 +78,37 @@ def test_dynamic_int8_on_linear_model(folder, reduce_range):
         ref = model(x)
     got = deploy.OrtModel(int8)(x)
     assert got.shape == ref.shape and (got - ref).abs().max() < 0.05 * ref.abs().max() + 1e-2
+
+
+def test_static_int8_default_is_asymmetric_uint8(folder):
+    """ONNX Runtime's CPU default: uint8 activations whose zero-point moves the grid onto [min, max]."""
+    model = _cnn()
+    fp32 = deploy.export_onnx(model, torch.randn(2, 1, 8, 8), folder / "cnn_a.onnx")
+    calib = [torch.rand(4, 1, 8, 8) + 0.5 for _ in range(3)]      # all positive: an asymmetric grid moves
+    int8 = quantize.static_int8(fp32, folder / "cnn_a_int8.onnx", quantize.calibration_reader(calib))
+    zps = quantize.zero_points(int8)
+    assert zps and any(z.dtype == np.uint8 for z in zps.values())
+    assert not quantize.is_symmetric_int8(int8)
+
+
+def test_tensorrt_int8_is_symmetric_and_still_computes(folder):
+    """TensorRT's rule: int8 activations and weights, every zero-point 0; the file still runs close to fp32."""
+    model = _cnn()
+    fp32 = deploy.export_onnx(model, torch.randn(2, 1, 8, 8), folder / "cnn_t.onnx")
+    calib = [torch.rand(4, 1, 8, 8) + 0.5 for _ in range(3)]
+    trt = quantize.tensorrt_int8(fp32, folder / "cnn_trt_int8.onnx", quantize.calibration_reader(calib))
+    zps = quantize.zero_points(trt)
+    assert len(zps) >= 4 and all(z.dtype == np.int8 and not np.any(z) for z in zps.values())
+    assert quantize.is_symmetric_int8(trt)
+    ref, got = deploy.OrtModel(fp32)(calib[0]), deploy.OrtModel(trt)(calib[0])
+    assert (got - ref).abs().max() < 0.1 * ref.abs().max() + 1e-3
+
+
+def test_no_qdq_nodes_is_not_symmetric_int8(folder):
+    fp32 = deploy.export_onnx(_cnn(), torch.randn(2, 1, 8, 8), folder / "cnn_plain.onnx")
+    assert quantize.zero_points(fp32) == {} and not quantize.is_symmetric_int8(fp32)
+
+
+def test_unknown_activation_type_is_named(folder):
+    with pytest.raises(ValueError, match="unknown activation_type 'int4'"):
+        quantize.static_int8(folder / "x.onnx", folder / "y.onnx", None, activation_type="int4")
