@@ -1,12 +1,38 @@
 """Lightweight building blocks: depthwise-separable conv, inverted residual, squeeze-and-excitation, a small MobileNet.
 
-The notebook 11 writes these out step by step; this module holds the reusable versions.
+The notebook 11 writes these out step by step; this module holds the reusable versions, and the plumbing its
+operator tables need (``quiet_profiler``).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import ctypes
+import os
+import sys
+from collections.abc import Iterator, Sequence
 
 from torch import nn
+
+
+@contextlib.contextmanager
+def quiet_profiler() -> Iterator[None]:
+    """Send what C/C++ code writes to the process's stderr (file descriptor 2) to /dev/null inside the block.
+
+    ``torch.profiler``'s C++ library prints start/stop lines (and, with no GPU, a failed device count) straight to
+    file descriptor 2, which a notebook shows as stderr noise; Python's ``sys.stderr`` cannot catch them.
+    Example: ``with blocks.quiet_profiler(), torch.profiler.profile() as prof: model(x)``.
+    """
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)   # what C code buffered goes to /dev/null too (POSIX)
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def conv_cost(in_channels: int, out_channels: int, kernel_size: int, height: int, width: int, *,

@@ -1,14 +1,14 @@
-"""Early exit: a multi-exit network, exit policies, threshold calibration and honest per-sample evaluation.
+"""Early exit: a multi-exit network, exit policies, and the exact simulation of a policy from stored logits.
 
-The notebook 12 writes these out step by step; this module holds the reusable versions.
+Notebook 12 writes the lesson out (the per-sample forward pass, the policies, the threshold calibration); this
+module holds the plumbing it builds on and checks against: the network, its batched forward passes, the logits of
+every exit, and ``simulate_policy``.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -198,21 +198,3 @@ def simulate_policy(logits: torch.Tensor, labels: torch.Tensor, threshold: float
     accuracy = float((chosen.argmax(-1) == labels).float().mean())
     fractions = tuple(float((index == k).float().mean()) for k in range(n_exits))
     return PolicyResult(float(threshold), accuracy, index, fractions)
-
-
-def calibrate_threshold(logits: torch.Tensor, labels: torch.Tensor, *, policy: str = "confidence",
-                        max_drop: float = 0.005, candidates: Sequence[float] | None = None) -> PolicyResult:
-    """The most permissive threshold whose accuracy stays within max_drop of the final exit's, on this (validation) set.
-
-    Most permissive = the lowest confidence or the highest entropy threshold, i.e. the most early exits.
-    """
-    final = float((logits[-1].argmax(-1) == labels).float().mean())
-    if candidates is None:
-        candidates = (np.linspace(0.3, 0.999, 141) if policy == "confidence"
-                      else np.linspace(0.0, math.log(logits.shape[-1]), 141))
-    ordered = sorted(candidates, reverse=(policy == "entropy"))  # most permissive first
-    for t in ordered:
-        result = simulate_policy(logits, labels, float(t), policy)
-        if result.accuracy >= final - max_drop:
-            return result
-    return simulate_policy(logits, labels, 1.01 if policy == "confidence" else -1.0, policy)  # never exit early

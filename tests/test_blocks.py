@@ -56,3 +56,36 @@ def test_mobilenet_small_forward_and_backward(in_channels, size):
     assert out.shape == (4, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_quiet_profiler_silences_file_descriptor_2_and_restores_it(capfd):
+    import os
+    os.write(2, b"before\n")
+    with blocks.quiet_profiler():
+        os.write(2, b"C++ noise\n")   # what the profiler's C++ library does
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "C++ noise" not in err
+    assert "before" in err and "after" in err
+
+
+def test_quiet_profiler_keeps_an_operator_table():
+    from torch.profiler import ProfilerActivity, profile
+    block = blocks.InvertedResidual(8, 8, expand_ratio=2, se=True).eval()
+    x = torch.randn(1, 8, 6, 6)
+    with torch.inference_mode(), blocks.quiet_profiler(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        block(x)
+    names = [e.name for e in prof.events() if e.cpu_parent is None]
+    assert names.count("aten::conv2d") == 5 and "aten::mul" in names and "aten::sigmoid" in names
+
+
+def test_answer_key_11_3_follows_the_measured_intervals():
+    from accel_utils.core.stats import Speedup
+    from accel_utils.teaching.answers import answer_key
+    key = answer_key("11.3")
+    b1 = Speedup(0.75, 0.70, 0.80, "ResNetSmall", "MobileNetSmall")
+    gained = Speedup(1.10, 1.02, 1.20, "ResNetSmall", "MobileNetSmall")
+    overlap = Speedup(0.79, 0.74, 0.85, "ResNetSmall", "MobileNetSmall")
+    assert key.correct_for({"batch1": b1, "batch": gained}) == "b"
+    assert key.correct_for({"batch1": b1, "batch": overlap}) == "d"
+    assert key.correct_for({}) == "d"

@@ -68,18 +68,38 @@ def test_simulate_matches_forward_early(model):
         sum(f * c for f, c in zip(result.fractions, [1.0, 2.0, 3.0])))
 
 
-def test_calibrate_keeps_accuracy_within_drop():
+def test_exit_logits_stack_every_exit_in_loader_order(model):
     torch.manual_seed(3)
-    y = torch.randint(0, 10, (200,))
-    final = torch.nn.functional.one_hot(y, 10).float() * 5  # the final exit is always right
-    early = torch.randn(200, 10)  # the early exit guesses
-    logits = torch.stack([early, final])
-    result = ee.calibrate_threshold(logits, y, max_drop=0.02)
-    assert result.accuracy >= 1.0 - 0.02
-    strict = ee.calibrate_threshold(logits, y, max_drop=0.0, candidates=[0.99])
-    assert strict.accuracy == 1.0
-    ent = ee.calibrate_threshold(logits, y, policy="entropy", max_drop=0.02)
-    assert ent.accuracy >= 0.98
+    x, y = torch.randn(10, 1, 28, 28), torch.randint(0, 10, (10,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=4)
+    logits, labels = ee.exit_logits(model, loader, device="cpu")
+    assert logits.shape == (3, 10, 10) and torch.equal(labels, y)
+    with torch.no_grad():
+        assert torch.allclose(logits, torch.stack(model(x)), atol=1e-5)
+
+
+def test_multi_exit_step_is_the_equal_weight_loss_and_trains_through_fit():
+    import accel_utils as au
+    torch.manual_seed(4)
+    net = ee.MultiExitNet(1, 10, widths=(8, 16, 16), depths=(1, 1, 1), exits_after=(0, 1))
+    x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    assert torch.allclose(ee.multi_exit_step(net, (x, y)), ee.multi_exit_loss(net(x), y, [1.0, 1.0, 1.0]))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    before = [p.detach().clone() for p in net.heads[0].parameters()]
+    history = au.fit(net, loader, epochs=1, compute_loss=ee.multi_exit_step, device="cpu", progress=False)
+    assert len(history.step_loss) == 2
+    assert any(not torch.equal(b, a) for b, a in zip(before, net.heads[0].parameters()))   # the early head trains
+
+
+def test_answer_key_12_3_follows_the_measured_interval():
+    from accel_utils.core.stats import Speedup
+    from accel_utils.teaching.answers import answer_key
+    key = answer_key("12.3")
+    measured = Speedup(2.5, 2.4, 2.6, "full network", "early exit")
+    assert key.correct_for({"measured": measured, "flop_prediction": 2.9}) == "b"
+    assert key.correct_for({"measured": measured, "flop_prediction": 2.0}) == "c"
+    assert key.correct_for({"measured": measured, "flop_prediction": 2.5}) == "d"
+    assert key.correct_for({}) == "d"
 
 
 def test_multi_exit_loss_and_training_step(model):
