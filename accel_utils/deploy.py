@@ -95,11 +95,13 @@ def file_size(path: str | Path) -> int:
 
 
 def session_options(*, threads: int | None = None, opt_level: str = "all", inter_threads: int = 1,
-                    optimized_model_path: str | Path | None = None):
+                    optimized_model_path: str | Path | None = None, allow_spinning: bool = False):
     """onnxruntime.SessionOptions: graph optimization level (disable/basic/extended/all) and thread counts.
 
     ``threads`` (intra-op) defaults to ``torch.get_num_threads()``, so ORT and PyTorch are timed with the same
     number of cores. ``optimized_model_path`` writes the graph ORT actually runs (to inspect fusions).
+    ``allow_spinning=False``: ORT's worker threads sleep after a run instead of spinning, so they do not steal
+    the cores of whatever is timed next (eager PyTorch in the same session); a server with cores to spare may spin.
     """
     import onnxruntime as ort
 
@@ -115,6 +117,7 @@ def session_options(*, threads: int | None = None, opt_level: str = "all", inter
     so.inter_op_num_threads = int(inter_threads)
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3  # errors only
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     if optimized_model_path is not None:
         so.optimized_model_filepath = str(optimized_model_path)
     return so

@@ -158,3 +158,9 @@ def test_bound_runner_reads_the_tensor_in_place(exported):
     np.testing.assert_allclose(out, ort_model.run_numpy(x), atol=1e-6)
     x.mul_(2)                                   # bound, not copied: the next call computes on the new values
     np.testing.assert_allclose(run().copy_outputs_to_cpu()[0], ort_model.run_numpy(x), atol=1e-6)
+
+
+def test_sessions_do_not_spin_unless_asked():
+    """Spinning ORT threads would steal the cores of the eager call timed next in the same session."""
+    assert deploy.session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert deploy.session_options(allow_spinning=True).get_session_config_entry("session.intra_op.allow_spinning") == "1"

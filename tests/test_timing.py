@@ -70,6 +70,16 @@ def test_rounds_alternate_and_rotate_the_order():
     assert "".join(order[3:]) == "abc" "bca" "cab"          # after one calibration call each
 
 
+def test_each_callable_follows_every_other_equally_often():
+    order = []
+    fns = {name: (lambda name=name: order.append(name)) for name in "abcd"}
+    au.benchmark(fns, rounds=4, warmup=0, block_time=0)
+    rounds = ["".join(order[4 + 4 * r: 8 + 4 * r]) for r in range(4)]       # after one calibration call each
+    follows = [(a, b) for r in rounds for a, b in zip(r, r[1:])]
+    assert sorted(follows) == sorted((a, b) for a in "abcd" for b in "abcd" if a != b), rounds   # rotation fails
+    assert all(sorted(r[i] for r in rounds) == list("abcd") for i in range(4))                   # every position
+
+
 def test_measurements_of_one_session_are_paired():
     ms = au.benchmark({"a": lambda: None, "b": lambda: None}, rounds=8, block_time=0, warmup=0)
     assert ms["a"].session == ms["b"].session == ms.session

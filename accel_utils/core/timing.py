@@ -1,8 +1,10 @@
 """Timing with one policy: warm-up, a fixed thread count, blocks of calls bracketed by device syncs, rounds in turn.
 
-``benchmark({"a": fa, "b": fb})`` is the one way to compare speeds: the callables run in alternating rounds
-(order rotated each round), so a shared machine's drift between minutes falls on all alike, and ``compare``
-pairs their times round by round. Every block of calls, for every callable, is timed the same way:
+``benchmark({"a": fa, "b": fb})`` is the one way to compare speeds: the callables run in alternating rounds,
+so a shared machine's drift between minutes falls on all alike, and ``compare`` pairs their times round by
+round. The order changes every round so that each callable follows every other one equally often (a balanced
+Latin square): what one callable leaves behind (a runtime's spinning threads, a cold cache) is not charged to
+the same neighbour every round. Every block of calls, for every callable, is timed the same way:
 
     synchronize(device); t0 = perf_counter(); fn() × number; synchronize(device); (perf_counter() - t0) / number
 
@@ -98,6 +100,19 @@ class Measurements(dict):
                      items_per_call=items_per_call)
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of n callables in which each follows every other equally often (Williams' balanced Latin square)."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    orders = [[(i + shift) % n for i in first] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 else orders
+
+
 def benchmark(fns: Callable[[], object] | Mapping[str, Callable[[], object]], *, label: str = "", device=None,
               rounds: int | None = None, block_time: float | None = None, warmup: int = 3,
               threads: int | Mapping[str, int] | None = None) -> Measurement | Measurements:
@@ -139,8 +154,9 @@ def benchmark(fns: Callable[[], object] | Mapping[str, Callable[[], object]], *,
             first = seconds_per_call(fn, device)                  # after warm-up: sizes the block
         numbers[name] = max(1, math.ceil(block_time / max(first, 1e-9)))
     labels, times = list(named), {name: [] for name in named}
+    orders = balanced_orders(len(labels))
     for r in range(rounds):
-        for name in labels[r % len(labels):] + labels[:r % len(labels)]:
+        for name in (labels[i] for i in orders[r % len(orders)]):
             with intra_op_threads(per_label[name]):
                 times[name].append(seconds_per_call(named[name], device, numbers[name]))
     session = uuid.uuid4().hex[:12]
