@@ -223,8 +223,7 @@ def ort_model(path: str | Path, **kw):
 
     from .deploy import OrtModel, session_options
 
-    so = session_options(**kw)
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so = session_options(allow_spinning=False, **kw)
     session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
     return OrtModel(path, session=session)
 
