@@ -116,6 +116,15 @@ def calibration_reader(data: Iterable, *, max_batches: int = 8, input_name: str 
     return cls(batches, input_name)
 
 
+def _preprocessed(onnx_in: str | Path, folder: str | Path) -> Path:
+    """ONNX Runtime's pre-processing (shape inference, graph cleanup) before quantization, written into folder."""
+    from onnxruntime.quantization import quant_pre_process
+
+    pre = Path(folder) / "pre.onnx"
+    quant_pre_process(str(onnx_in), str(pre))
+    return pre
+
+
 def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channel: bool = True,
                 method: str = "minmax", preprocess: bool = True, op_types: Sequence[str] | None = None,
                 nodes_to_exclude: Sequence[str] | None = None, symmetric_activations: bool = False,
@@ -130,7 +139,7 @@ def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channe
     ``preprocess`` runs ONNX Runtime's quant_pre_process (shape inference, BatchNorm folding) first, as advised.
     ``reduce_range`` (7-bit weights) defaults to needs_reduce_range(). Returns the path of the quantized model.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
@@ -146,11 +155,7 @@ def static_int8(onnx_in: str | Path, onnx_out: str | Path, reader, *, per_channe
     if hasattr(reader, "rewind"):
         reader.rewind()
     with tempfile.TemporaryDirectory() as tmp, (_quiet() if quiet else contextlib.nullcontext()):
-        source = Path(onnx_in)
-        if preprocess:
-            pre = Path(tmp) / "pre.onnx"
-            quant_pre_process(str(source), str(pre))
-            source = pre
+        source = _preprocessed(onnx_in, tmp) if preprocess else Path(onnx_in)
         extra = {"ActivationSymmetric": bool(symmetric_activations), "WeightSymmetric": True,
                  "QuantizeBias": bool(quantize_bias)}
         quantize_static(str(source), str(onnx_out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
@@ -183,16 +188,12 @@ def dynamic_int8(onnx_in: str | Path, onnx_out: str | Path, *, per_channel: bool
     No calibration data needed; best for Linear-heavy models (MLPs, LSTMs, transformer encoders).
     ``reduce_range`` (7-bit weights) defaults to needs_reduce_range(). Returns the path of the quantized model.
     """
-    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     onnx_out = Path(onnx_out)
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, (_quiet() if quiet else contextlib.nullcontext()):
-        source = Path(onnx_in)
-        if preprocess:
-            pre = Path(tmp) / "pre.onnx"
-            quant_pre_process(str(source), str(pre))
-            source = pre
+        source = _preprocessed(onnx_in, tmp) if preprocess else Path(onnx_in)
         quantize_dynamic(str(source), str(onnx_out), weight_type=QuantType.QInt8, per_channel=per_channel,
                          op_types_to_quantize=list(op_types),
                          reduce_range=needs_reduce_range() if reduce_range is None else reduce_range)
