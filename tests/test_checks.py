@@ -106,3 +106,12 @@ def test_every_context_dependent_key_answers_for_both_outcomes():
         for key, choice in importlib.import_module(f"{answers.__name__}.{name}").KEYS.items():
             if callable(choice.correct):
                 assert choice.correct.__code__.co_argcount == 1, key
+
+
+def test_interval_below_needs_two_intervals_that_do_not_meet():
+    from types import SimpleNamespace as S
+
+    from accel_utils.teaching.answers import interval_below
+    low, high, touching = S(ci_low=1.0, ci_high=1.2), S(ci_low=1.3, ci_high=1.5), S(ci_low=1.2, ci_high=1.4)
+    assert interval_below(low, high) and not interval_below(high, low)
+    assert not interval_below(low, touching) and not interval_below(S(ci_low=None, ci_high=None), high)

@@ -38,6 +38,12 @@ class Choice:
         return right
 
 
+def interval_below(a, b) -> bool:
+    """True when both Speedups carry an interval and a's lies wholly below b's: a gap the measurement supports."""
+    has = all(getattr(s, "ci_low", None) is not None and getattr(s, "ci_high", None) is not None for s in (a, b))
+    return has and a.ci_high < b.ci_low
+
+
 def answer_key(key: str) -> Choice:
     """The Choice for exercise ``key`` ('NN.k'); KeyError naming the known keys of that notebook."""
     number = key.split(".", 1)[0]

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import Choice
+from . import Choice, interval_below
 
 
 def _gap_measured(context: Mapping) -> str:
     """'b' when the training step's speedup interval lies wholly below inference's, else 'd' (no gap to explain)."""
-    inference, training = context.get("inference"), context.get("training")
-    has = all(getattr(s, "ci_low", None) is not None and getattr(s, "ci_high", None) is not None
-              for s in (inference, training))
-    return "b" if has and training.ci_high < inference.ci_low else "d"
+    return "b" if interval_below(context.get("training"), context.get("inference")) else "d"
 
 
 KEYS = {

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import Choice
+from . import Choice, interval_below
 
 
 def _batch1_gains_less(context: Mapping) -> str:
     """'b' when the batch-1 speedup's interval lies wholly below the large batch's, else 'd' (no gap measured)."""
-    batch, batch1 = context.get("batch"), context.get("batch1")
-    has = all(getattr(s, "ci_low", None) is not None and getattr(s, "ci_high", None) is not None
-              for s in (batch, batch1))
-    return "b" if has and batch1.ci_high < batch.ci_low else "d"
+    return "b" if interval_below(context.get("batch1"), context.get("batch")) else "d"
 
 
 KEYS = {
