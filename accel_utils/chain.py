@@ -213,21 +213,6 @@ def fastest(stages: Sequence[Stage], ms: Measurements, acceptable: Callable[[Sta
     return min(ok, key=lambda s: ms[s.name].median)
 
 
-def ort_model(path: str | Path, **kw):
-    """A ``deploy.OrtModel`` whose threads do not spin after a run (``session.intra_op.allow_spinning = 0``).
-
-    By default ONNX Runtime's worker threads keep spinning for a while after each run; timed in turns with eager
-    PyTorch on the same cores, that spinning steals the cores the next eager call needs and slows it.
-    """
-    import onnxruntime as ort
-
-    from .deploy import OrtModel, session_options
-
-    so = session_options(allow_spinning=False, **kw)
-    session = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
-    return OrtModel(path, session=session)
-
-
 def replay(candidates: Sequence[Stage], judge: Callable[[Stage, Stage], bool]) -> list[bool]:
     """Walk candidates in build order, judging each against the last kept one; the first is the start (kept).
 

@@ -156,12 +156,12 @@ def test_table_and_plot_show_kept_and_dropped(tmp_path):
     assert len(fig.axes) == 2
 
 
-def test_ort_model_does_not_spin_and_matches_eager(tmp_path):
+def test_ort_stage_does_not_spin_and_matches_eager(tmp_path):
     from accel_utils import deploy
     model = au.SmallCNN(1, 10, (4, 8)).eval()
     x = torch.randn(2, 1, 12, 12)
     path = deploy.export_onnx(model, x, tmp_path / "m.onnx")
-    ort_m = chain.ort_model(path)
+    ort_m = deploy.OrtModel(path)
     assert ort_m.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     deploy.assert_parity(model, ort_m, [x[:1], x], atol=1e-4)
     st = chain.ort_stage("ort", ort_m)

@@ -117,3 +117,11 @@ def test_per_item_times_stay_paired():
     b, c = _session([8.0] * 8, [16.0] * 8)
     per_sample = au.compare(b.per_item(1), c.per_item(4, label="batch 4 per sample"))
     assert per_sample.paired and per_sample.value == pytest.approx(2.0)
+
+
+def test_speedup_verdict_reads_the_interval():
+    from accel_utils.core.stats import Speedup
+    assert Speedup(1.2, 1.1, 1.3, "a", "b").verdict() == "faster"
+    assert Speedup(0.8, 0.7, 0.9, "a", "b").verdict() == "slower"
+    assert Speedup(1.0, 0.9, 1.1, "a", "b").verdict() == "no measurable difference"
+    assert Speedup(1.5, None, None, "a", "b", values=(1.4, 1.6)).verdict() == "too few rounds to say"

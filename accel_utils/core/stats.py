@@ -133,6 +133,12 @@ class Speedup(_Estimate):
         """True when the interval excludes 1.0 (a real change, faster or slower)."""
         return self.faster or self.slower
 
+    def verdict(self) -> str:
+        """'faster', 'slower' or 'no measurable difference', read from the interval only."""
+        if not self.has_ci:
+            return f"too few {self.samples} to say"
+        return "faster" if self.faster else "slower" if self.slower else "no measurable difference"
+
     def interval(self) -> str:
         """'95% CI 1.10–1.30', or the values when there were too few rounds for an interval."""
         if self.has_ci:
